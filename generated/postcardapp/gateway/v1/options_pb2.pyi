@@ -1,0 +1,43 @@
+import datetime
+
+from google.protobuf import descriptor_pb2 as _descriptor_pb2
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Access(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ACCESS_UNSPECIFIED: _ClassVar[Access]
+    ACCESS_PUBLIC: _ClassVar[Access]
+    ACCESS_AUTHENTICATED: _ClassVar[Access]
+
+class Fallback(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FALLBACK_UNSPECIFIED: _ClassVar[Fallback]
+    FALLBACK_CACHED_OR_EMPTY: _ClassVar[Fallback]
+ACCESS_UNSPECIFIED: Access
+ACCESS_PUBLIC: Access
+ACCESS_AUTHENTICATED: Access
+FALLBACK_UNSPECIFIED: Fallback
+FALLBACK_CACHED_OR_EMPTY: Fallback
+POLICY_FIELD_NUMBER: _ClassVar[int]
+policy: _descriptor.FieldDescriptor
+
+class MethodPolicy(_message.Message):
+    __slots__ = ("access", "success_status", "timeout", "idempotent", "fallback")
+    ACCESS_FIELD_NUMBER: _ClassVar[int]
+    SUCCESS_STATUS_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENT_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    access: Access
+    success_status: int
+    timeout: _duration_pb2.Duration
+    idempotent: bool
+    fallback: Fallback
+    def __init__(self, access: _Optional[_Union[Access, str]] = ..., success_status: _Optional[int] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idempotent: _Optional[bool] = ..., fallback: _Optional[_Union[Fallback, str]] = ...) -> None: ...

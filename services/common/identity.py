@@ -1,0 +1,28 @@
+"""The caller's identity as the gateway passes it: gRPC metadata, never a request field."""
+from __future__ import annotations
+
+import grpc
+
+# Set only by the gateway, from the verified JWT subject; the gateway drops any
+# value a client tries to send itself.
+USER_ID_METADATA = "x-user-id"
+IDEMPOTENCY_KEY_METADATA = "idempotency-key"
+MAX_USER_ID_LENGTH = 128
+
+
+def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
+    """The first value of `key` in the call's metadata, or None."""
+    for item in context.invocation_metadata() or ():
+        if item.key == key:
+            value = item.value
+            return value.decode() if isinstance(value, bytes) else value
+    return None
+
+
+async def require_caller(context: grpc.aio.ServicerContext) -> str:
+    """The calling user's id; aborts the call with UNAUTHENTICATED when it is missing or malformed."""
+    user_id = metadata_value(context, USER_ID_METADATA)
+    if not user_id or len(user_id) > MAX_USER_ID_LENGTH:
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"missing caller identity ({USER_ID_METADATA} metadata)")
+    assert user_id is not None  # abort raises
+    return user_id
