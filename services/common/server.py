@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -45,12 +45,60 @@ async def graceful_stop(server: grpc.aio.Server, health: HealthServicer, grace: 
     await server.stop(grace)
 
 
-async def run_until_signalled(server: grpc.aio.Server, health: HealthServicer, grace: float) -> None:
-    """Wait for SIGINT or SIGTERM, then stop gracefully."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    log.info("stopping", extra={"grace_seconds": grace})
-    await graceful_stop(server, health, grace)
+
+class ServiceServer:
+    """A grpc.aio server with its health servicer and the resources it owns.
+
+    Duck-types the parts of grpc.aio.Server that callers use (`start`, `stop`,
+    `wait_for_termination`), so `create_server(settings) -> (server, port)`
+    factories return one of these. `stop` turns health to NOT_SERVING first,
+    lets in-flight calls finish within `grace`, then runs the registered
+    closers (background workers, HTTP clients, databases) in reverse order.
+    """
+
+    def __init__(self, server: grpc.aio.Server, health: HealthServicer, service_names: Iterable[str]) -> None:
+        self.grpc_server = server
+        self.health = health
+        self.service_names = list(service_names)
+        self._on_start: list[Callable[[], Awaitable[None]]] = []
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._stopped = False
+
+    def on_start(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` after the gRPC server started and before health turns SERVING."""
+        self._on_start.append(hook)
+
+    def on_stop(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run `closer` after the gRPC server stopped (reverse order of registration)."""
+        self._closers.append(closer)
+
+    async def start(self) -> None:
+        await self.grpc_server.start()
+        for hook in self._on_start:
+            await hook()
+        await mark_serving(self.health, self.service_names)
+
+    async def stop(self, grace: float | None = None) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        await graceful_stop(self.grpc_server, self.health, grace or 0)
+        for closer in reversed(self._closers):
+            try:
+                await closer()
+            except Exception:
+                log.exception("error while closing a service resource")
+
+    async def wait_for_termination(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 (mirrors grpc.aio)
+        return await self.grpc_server.wait_for_termination(timeout)
+
+    async def run_until_signalled(self, grace: float) -> None:
+        """Start, serve until SIGINT/SIGTERM, then stop gracefully."""
+        await self.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log.info("stopping", extra={"grace_seconds": grace})
+        await self.stop(grace)
