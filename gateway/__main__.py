@@ -1,0 +1,48 @@
+"""python -m gateway [--host H] [--port N]: run the gateway with settings from GATEWAY_* variables."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from .app import create_app
+from .observability.logs import configure_logging
+from .routes.table import RouteTableError
+from .settings import Settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="postcard-gateway", description=__doc__)
+    parser.add_argument("--host", help="bind address (default GATEWAY_HTTP__HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default GATEWAY_HTTP__PORT or 8080)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings()  # type: ignore[call-arg]  # filled from the environment
+    except ValidationError as exc:
+        sys.exit(f"gateway: invalid settings (GATEWAY_* environment variables):\n{exc}")
+    if args.host:
+        settings.http.host = args.host
+    if args.port is not None:
+        settings.http.port = args.port
+    configure_logging(settings.log_level)
+    try:
+        app = create_app(settings)
+    except RouteTableError as exc:
+        sys.exit(f"gateway: cannot serve the contracts: {exc}")
+    uvicorn.run(
+        app,
+        host=settings.http.host,
+        port=settings.http.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.http.shutdown_grace_seconds),
+        server_header=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""The one place a gRPC status becomes an HTTP status and the JSON error body.
+
+Every failure, whether it comes from a backend (a gRPC status) or from the
+gateway itself (no route, bad body, bad token), becomes a `GatewayError`
+carrying a gRPC code first and leaves through `error_response`, so all errors
+have the same shape:
+
+    {"error": {"code": 404, "status": "NOT_FOUND", "message": "...", "details": [...]}}
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import grpc
+import orjson
+from google.protobuf import json_format
+from google.rpc import status_pb2
+from starlette.responses import Response
+
+log = logging.getLogger(__name__)
+
+# The table grpc-gateway (runtime/errors.go) and Envoy share.
+HTTP_STATUS: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    # Deliberately 400, not 412: the request cannot succeed in the current state, as grpc-gateway maps it.
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+}
+
+# Backend messages for these codes may hold internals (stack traces, SQL): never pass them through.
+_OPAQUE_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS})
+_OPAQUE_MESSAGE = "internal error"
+_STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+class GatewayError(Exception):
+    """A failure to answer with the common error shape.
+
+    `http_status` overrides the table for the few HTTP-only conditions that
+    have no gRPC code of their own (405, 413, 415); `headers` are added to the
+    response (Allow, WWW-Authenticate, Retry-After).
+    """
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        *,
+        http_status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        details: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.http_status = http_status or HTTP_STATUS.get(code, 500)
+        self.headers = dict(headers or {})
+        self.details = list(details)
+
+
+def invalid_argument(message: str) -> GatewayError:
+    return GatewayError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError) -> GatewayError:
+    """Translate a backend's status. Internal messages are replaced; structured details are kept."""
+    code = error.code()
+    if code in _OPAQUE_CODES or code not in HTTP_STATUS or code is grpc.StatusCode.OK:
+        log.warning("upstream failed", extra={"grpc_code": code.name, "grpc_message": error.details()})
+        return GatewayError(grpc.StatusCode.INTERNAL if code is grpc.StatusCode.OK else code, _OPAQUE_MESSAGE)
+    return GatewayError(code, error.details() or code.name.lower(), details=_status_details(error))
+
+
+def _status_details(error: grpc.aio.AioRpcError) -> list[dict[str, Any]]:
+    """google.rpc.Status details from the trailers, as proto3 JSON objects with "@type"."""
+    for key, value in error.trailing_metadata() or ():
+        if key == _STATUS_DETAILS_KEY and isinstance(value, bytes):
+            status = status_pb2.Status()
+            try:
+                status.ParseFromString(value)
+                return [json_format.MessageToDict(any_, preserving_proto_field_name=True) for any_ in status.details]
+            except Exception:  # an unknown detail type or a corrupt trailer is dropped, not fatal
+                log.warning("undecodable grpc-status-details-bin trailer")
+                return []
+    return []
+
+
+def error_body(http_status: int, code: grpc.StatusCode, message: str, details: Sequence[dict[str, Any]] = ()) -> bytes:
+    return orjson.dumps(
+        {"error": {"code": http_status, "status": code.name, "message": message, "details": list(details)}}
+    )
+
+
+def error_response(error: GatewayError) -> Response:
+    return Response(
+        error_body(error.http_status, error.code, error.message, error.details),
+        status_code=error.http_status,
+        media_type="application/json",
+        headers=error.headers,
+    )
+
+
+def internal_error_body() -> bytes:
+    """The body of the exception boundary's 500: nothing about the failure itself."""
+    return error_body(500, grpc.StatusCode.INTERNAL, _OPAQUE_MESSAGE)
+
+
+def grpc_code_for_http_status(http_status: int) -> grpc.StatusCode:
+    """For HTTP-level failures raised by the framework (404, 405, 400): the closest gRPC code."""
+    special = {
+        405: grpc.StatusCode.UNIMPLEMENTED,
+        413: grpc.StatusCode.OUT_OF_RANGE,
+        415: grpc.StatusCode.INVALID_ARGUMENT,
+    }
+    if http_status in special:
+        return special[http_status]
+    for code, status in HTTP_STATUS.items():
+        if status == http_status and code not in _OPAQUE_CODES:
+            return code
+    return grpc.StatusCode.INTERNAL if http_status >= 500 else grpc.StatusCode.INVALID_ARGUMENT

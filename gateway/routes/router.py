@@ -1,0 +1,56 @@
+"""Request routing: an HTTP method and raw path -> the route and its path variables.
+
+Routes arrive sorted most specific first (`load_routes`), so the first
+template that matches wins: `/api/v1/postcards/me` is tried before
+`/api/v1/postcards/{postcard_id}` whatever the order of declaration. A path
+that some route matches under another method is a 405 with `Allow`.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import grpc
+
+from ..errors import GatewayError
+from .table import Route
+from .template import split_path
+
+PathValues = dict[tuple[str, ...], str]
+
+
+class Router:
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self._routes = list(routes)
+        by_method: dict[str, list[Route]] = defaultdict(list)
+        for route in self._routes:
+            by_method[route.http_method].append(route)
+        self._by_method = dict(by_method)
+
+    @property
+    def routes(self) -> list[Route]:
+        return list(self._routes)
+
+    def match(self, method: str, raw_path: str) -> tuple[Route, PathValues]:
+        """The route for this request; GatewayError 404 or 405 (with Allow) when there is none."""
+        segments, verb = split_path(raw_path)
+        for route in self._by_method.get(method, ()):
+            if route.template.verb == verb:
+                values = route.template.match(segments)
+                if values is not None:
+                    return route, values
+        allowed = sorted(
+            {
+                route.http_method
+                for route in self._routes
+                if route.template.verb == verb and route.template.match(segments) is not None
+            }
+        )
+        if allowed:
+            raise GatewayError(
+                grpc.StatusCode.UNIMPLEMENTED,
+                f"method {method} is not allowed on this path",
+                http_status=405,
+                headers={"Allow": ", ".join(allowed)},
+            )
+        raise GatewayError(grpc.StatusCode.NOT_FOUND, "no route for this path")

@@ -1,0 +1,101 @@
+"""HTTP request -> protobuf request: path variables, then query parameters, then body.
+
+The body is read with a hard size limit (413 without reading past it), must be
+JSON (415 otherwise) and is parsed with proto3 JSON semantics: unknown fields
+and wrongly typed values are 400s naming the field. Path variables are applied
+last, so they win over the same field in the body.
+"""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import grpc
+import orjson
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from ..errors import GatewayError, invalid_argument
+from ..routes.router import PathValues
+from .plan import RoutePlan
+
+_JSON_TYPES = ("application/json",)
+
+
+def check_content_type(content_type: str | None, content_length: int | None) -> None:
+    """Body routes take JSON only; a request without a body may omit the header."""
+    if content_type is None:
+        if content_length:
+            raise _unsupported_media_type("missing")
+        return
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type not in _JSON_TYPES and not (media_type.startswith("application/") and media_type.endswith("+json")):
+        raise _unsupported_media_type(media_type or "empty")
+
+
+def _unsupported_media_type(got: str) -> GatewayError:
+    return GatewayError(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        f"Content-Type must be application/json (got {got})",
+        http_status=415,
+    )
+
+
+async def read_body(chunks: AsyncIterator[bytes], declared_length: int | None, limit: int) -> bytes:
+    """The whole body, refusing with 413 as soon as it is known to exceed `limit` bytes."""
+    if declared_length is not None and declared_length > limit:
+        raise _too_large(limit)
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit)
+    return bytes(body)
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(
+        grpc.StatusCode.OUT_OF_RANGE, f"request body is larger than the limit of {limit} bytes", http_status=413
+    )
+
+
+def parse_json(body: bytes) -> Any:
+    if not body.strip():
+        return {}
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise invalid_argument(f"malformed JSON in request body: {exc}") from None
+
+
+def build_request(
+    plan: RoutePlan, path_values: PathValues, query: Iterable[tuple[str, str]], body: Any | None
+) -> Message:
+    """The request message for one HTTP request; GatewayError 400 for anything that does not fit."""
+    message = plan.request_class()
+    if plan.body == "*":
+        if not isinstance(body, dict):
+            raise invalid_argument("request body must be a JSON object")
+        _merge_json(body, message)
+    elif plan.body:
+        _merge_json({plan.body: body}, message)
+    for key, value in query:
+        setter = plan.query_setters.get(key)
+        if setter is None:
+            raise invalid_argument(f"unknown query parameter {key!r}")
+        if not setter.repeated and setter.dotted in path_values:
+            continue
+        setter.set(message, value)
+    for field_path, value in path_values.items():
+        plan.path_setters[field_path].set(message, value)
+    return message
+
+
+def _merge_json(value: dict[str, Any], message: Message) -> None:
+    try:
+        json_format.ParseDict(value, message, ignore_unknown_fields=False)
+    except json_format.ParseError as exc:
+        # The first line names the field; the rest lists the message's fields, which we keep out.
+        raise invalid_argument(f"invalid request body: {str(exc).splitlines()[0]}") from None
+    except (TypeError, ValueError, AttributeError, RecursionError) as exc:
+        raise invalid_argument(f"invalid request body: {type(exc).__name__}") from None

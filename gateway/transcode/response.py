@@ -1,0 +1,59 @@
+"""Protobuf response -> HTTP response.
+
+proto3 JSON with the original (snake_case) field names; unpopulated fields are
+omitted except those with explicit presence; `response_body` selects one field
+(so a repeated field becomes a bare JSON array); google.api.HttpBody is sent as
+its raw bytes with its own content type.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+from starlette.responses import Response
+
+from .plan import RoutePlan
+
+
+def to_json_value(plan: RoutePlan, message: Message) -> Any:
+    """The JSON value of a response (the selected field, when the route names one)."""
+    document = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    if not plan.response_field:
+        return document
+    if plan.response_field in document:
+        return document[plan.response_field]
+    return _unpopulated(message.DESCRIPTOR.fields_by_name[plan.response_field])
+
+
+def _unpopulated(field: FieldDescriptor) -> Any:
+    """What proto3 JSON would write for an unset field, had it been printed."""
+    if field.is_repeated:
+        return {} if field.message_type is not None and field.message_type.GetOptions().map_entry else []
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        return {}
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return field.enum_type.values_by_number[field.default_value].name
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return ""
+    if field.cpp_type in (FieldDescriptor.CPPTYPE_INT64, FieldDescriptor.CPPTYPE_UINT64):
+        return str(field.default_value)
+    return field.default_value
+
+
+def render(plan: RoutePlan, message: Message, headers: Mapping[str, str]) -> Response:
+    if plan.response_is_http_body:
+        return Response(
+            message.data,  # type: ignore[attr-defined]
+            status_code=plan.success_status,
+            media_type=message.content_type or "application/octet-stream",  # type: ignore[attr-defined]
+            headers=headers,
+        )
+    return json_response(to_json_value(plan, message), plan.success_status, headers)
+
+
+def json_response(value: Any, status: int, headers: Mapping[str, str]) -> Response:
+    return Response(orjson.dumps(value), status_code=status, media_type="application/json", headers=headers)

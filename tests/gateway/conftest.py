@@ -1,0 +1,30 @@
+import pytest
+
+from gateway.routes.table import Route, import_contracts, load_routes
+from gateway.settings import POSTCARD_SERVICE, USER_SERVICE
+
+CONTRACT_MODULES = ["postcardapp.user.v1.user_service_pb2", "postcardapp.postcard.v1.postcard_service_pb2"]
+
+
+@pytest.fixture(scope="session")
+def contract_routes() -> list[Route]:
+    import_contracts(CONTRACT_MODULES)
+    return load_routes([USER_SERVICE, POSTCARD_SERVICE])
+
+
+@pytest.fixture(scope="session")
+def route_named(contract_routes: list[Route]):  # type: ignore[no-untyped-def]
+    def find(method_name: str) -> Route:
+        return next(r for r in contract_routes if r.method.name == method_name)
+
+    return find
+
+
+@pytest.fixture(scope="session")
+def echo_routes(tmp_path_factory: pytest.TempPathFactory) -> list[Route]:
+    """Routes of the test-only EchoService contract (tests/protos)."""
+    from tests.support.contracts import ECHO_MODULE, ECHO_SERVICE, compile_test_contracts
+
+    compile_test_contracts(tmp_path_factory.mktemp("contracts"))
+    import_contracts([ECHO_MODULE])
+    return load_routes([ECHO_SERVICE])

@@ -1,0 +1,50 @@
+import pytest
+
+from gateway.errors import GatewayError
+from gateway.routes.router import Router
+from gateway.routes.table import Route
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "rpc", "values"),
+    [
+        ("POST", "/api/v1/users/login", "Login", {}),
+        ("GET", "/api/v1/users/me", "GetMe", {}),
+        ("POST", "/api/v1/postcards/create", "CreatePostcard", {}),
+        ("GET", "/api/v1/postcards/status/t-1", "GetTaskStatus", {"task_id": "t-1"}),
+        ("GET", "/api/v1/postcards/me", "ListMyPostcards", {}),
+        ("GET", "/api/v1/postcards/p-1", "GetPostcard", {"postcard_id": "p-1"}),
+        ("GET", "/api/v1/postcards/p-1/image", "GetPostcardImage", {"postcard_id": "p-1"}),
+        # A literal bound to another HTTP method does not hide the variable route of this one.
+        ("GET", "/api/v1/postcards/create", "GetPostcard", {"postcard_id": "create"}),
+    ],
+)
+def test_routes(contract_routes: list[Route], method: str, path: str, rpc: str, values: dict[str, str]) -> None:
+    route, found = Router(contract_routes).match(method, path)
+    assert route.method.name == rpc
+    assert {".".join(k): v for k, v in found.items()} == values
+
+
+def test_literal_wins_whatever_the_declaration_order(contract_routes: list[Route]) -> None:
+    for routes in (contract_routes, list(reversed(contract_routes))):
+        route, _ = Router(sorted(routes, key=lambda r: r.template.precedence)).match("GET", "/api/v1/postcards/me")
+        assert route.method.name == "ListMyPostcards"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"),
+    [
+        ("DELETE", "/api/v1/postcards/me", 405, "GET"),
+        ("GET", "/api/v1/users/login", 405, "POST"),
+        ("PUT", "/api/v1/postcards/create", 405, "GET, POST"),
+        ("GET", "/api/v1/nothing", 404, None),
+        ("GET", "/api/v1/postcards/p-1/image/extra", 404, None),
+        ("GET", "/api/v1/postcards/me/", 404, None),
+        ("GET", "/", 404, None),
+    ],
+)
+def test_no_route(contract_routes: list[Route], method: str, path: str, status: int, allow: str | None) -> None:
+    with pytest.raises(GatewayError) as caught:
+        Router(contract_routes).match(method, path)
+    assert caught.value.http_status == status
+    assert caught.value.headers.get("Allow") == allow

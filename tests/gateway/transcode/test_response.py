@@ -1,0 +1,55 @@
+from typing import Any
+
+import orjson
+from google.api import httpbody_pb2
+from google.protobuf import timestamp_pb2
+
+from gateway.transcode.plan import build_plan
+from gateway.transcode.response import render, to_json_value
+from postcardapp.postcard.v1 import postcard_service_pb2 as postcard
+from postcardapp.user.v1 import user_service_pb2 as user
+
+
+def test_is_new_user_false_is_sent(route_named: Any) -> None:
+    plan = build_plan(route_named("Login"))
+    assert to_json_value(plan, user.LoginResponse(token="t", is_new_user=False)) == {"token": "t", "is_new_user": False}
+
+
+def test_snake_case_and_unpopulated_fields_omitted(route_named: Any) -> None:
+    plan = build_plan(route_named("GetTaskStatus"))
+    assert to_json_value(plan, postcard.GetTaskStatusResponse(status="processing")) == {"status": "processing"}
+    done = postcard.GetTaskStatusResponse(
+        status="completed",
+        data=postcard.Postcard(postcard_id="p", image_url="/i", created_at=timestamp_pb2.Timestamp(seconds=0)),
+    )
+    assert to_json_value(plan, done) == {
+        "status": "completed",
+        "data": {"postcard_id": "p", "image_url": "/i", "created_at": "1970-01-01T00:00:00Z"},
+    }
+
+
+def test_response_body_selects_a_bare_array(route_named: Any) -> None:
+    plan = build_plan(route_named("ListMyPostcards"))
+    assert to_json_value(plan, postcard.ListMyPostcardsResponse()) == []
+    listed = postcard.ListMyPostcardsResponse(postcards=[postcard.PostcardSummary(postcard_id="a")])
+    assert to_json_value(plan, listed) == [{"postcard_id": "a"}]
+
+
+def test_response_body_selects_a_message(route_named: Any) -> None:
+    plan = build_plan(route_named("GetPostcard"))
+    answer = postcard.GetPostcardResponse(postcard=postcard.Postcard(postcard_id="a", frontend_code="<view/>"))
+    assert to_json_value(plan, answer) == {"postcard_id": "a", "frontend_code": "<view/>"}
+
+
+def test_success_status_and_http_body(route_named: Any) -> None:
+    created = render(build_plan(route_named("CreatePostcard")), postcard.CreatePostcardResponse(task_id="t"), {})
+    assert (created.status_code, orjson.loads(created.body)) == (202, {"task_id": "t"})
+    image = render(
+        build_plan(route_named("GetPostcardImage")),
+        httpbody_pb2.HttpBody(content_type="image/svg+xml", data=b"<svg/>"),
+        {"cache-control": "private"},
+    )
+    assert image.status_code == 200
+    assert image.body == b"<svg/>"
+    assert image.headers["content-type"] == "image/svg+xml"
+    assert image.headers["cache-control"] == "private"
