@@ -1,0 +1,95 @@
+"""The gRPC methods of postcardapp.user.v1.UserService.
+
+Each method validates its input, calls the collaborators and maps their outcomes to gRPC status
+codes here, in one place. Anything unexpected becomes INTERNAL "internal error": the client never
+sees a stack trace, an exception text or a SQL message; the details go to the log.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from postcardapp.user.v1 import user_service_pb2 as pb
+from postcardapp.user.v1 import user_service_pb2_grpc as pb_grpc
+from services.common.identity import require_caller
+from services.user.store import UserStore
+from services.user.tokens import TokenIssuer
+from services.user.wechat import CodeRejected, WeChatLogin, WeChatUnavailable
+
+log = logging.getLogger(__name__)
+
+# wx.login() codes are 32 characters; anything far longer is not a code, and is not sent to WeChat.
+MAX_CODE_LENGTH = 256
+
+Request = TypeVar("Request")
+Response = TypeVar("Response")
+Handler = Callable[["UserServicer", Request, grpc.aio.ServicerContext], Awaitable[Response]]
+
+
+def _internal_errors_hidden(handler: Handler[Request, Response]) -> Handler[Request, Response]:
+    """Turn any exception other than a deliberate abort into INTERNAL "internal error", logged."""
+
+    @functools.wraps(handler)
+    async def guarded(self: UserServicer, request: Request, context: grpc.aio.ServicerContext) -> Response:
+        try:
+            return await handler(self, request, context)
+        except grpc.aio.AbortError:
+            raise  # context.abort(...) with a status chosen on purpose
+        except Exception:
+            log.exception("unexpected error", extra={"method": handler.__name__})
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            raise  # unreachable: abort raises
+
+    return guarded
+
+
+class UserServicer(pb_grpc.UserServiceServicer):
+    def __init__(self, wechat: WeChatLogin, store: UserStore, tokens: TokenIssuer) -> None:
+        self._wechat = wechat
+        self._store = store
+        self._tokens = tokens
+
+    @_internal_errors_hidden
+    async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext) -> pb.LoginResponse:
+        """Code -> WeChat open_id -> user (created on first login) -> token.
+
+        Blank or oversized code: INVALID_ARGUMENT, without calling WeChat. Code refused by WeChat:
+        UNAUTHENTICATED. WeChat unreachable, slow or busy: UNAVAILABLE. No user is stored unless
+        WeChat accepted the code.
+        """
+        code = request.code.strip()
+        if not code:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "code is required (the code from wx.login())")
+        if len(code) > MAX_CODE_LENGTH:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"code is longer than {MAX_CODE_LENGTH} characters")
+        try:
+            session = await self._wechat.code_to_session(code)
+        except CodeRejected as exc:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
+        except WeChatUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+
+        user, created = await self._store.get_or_create(session.open_id)
+        token = self._tokens.issue(user.user_id)
+        log.info("login", extra={"user_id": user.user_id, "is_new_user": created})
+        # is_new_user has explicit presence: set even when False, so the client always sees it.
+        return pb.LoginResponse(token=token, is_new_user=created)
+
+    @_internal_errors_hidden
+    async def GetMe(self, request: pb.GetMeRequest, context: grpc.aio.ServicerContext) -> pb.GetMeResponse:
+        """The caller's profile. No x-user-id metadata: UNAUTHENTICATED; unknown user: NOT_FOUND."""
+        user_id = await require_caller(context)
+        user = await self._store.get(user_id)
+        if user is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, "user not found")
+        assert user is not None  # abort raises
+        created_at = Timestamp()
+        created_at.FromDatetime(user.created_at)
+        return pb.GetMeResponse(
+            user_id=user.user_id, nickname=user.nickname, avatar_url=user.avatar_url, created_at=created_at
+        )
