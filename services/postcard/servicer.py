@@ -1,0 +1,149 @@
+"""The gRPC PostcardService: identity, validation, then the store — nothing else.
+
+Every RPC first resolves the caller (`require_caller`: UNAUTHENTICATED without
+identity metadata, nothing stored), then validates (INVALID_ARGUMENT naming the
+field), then reads or writes via `PostcardStore` in a thread. Ownership: an id
+that is unknown or belongs to someone else gets the same NOT_FOUND message, so
+callers cannot probe for other users' ids. An idempotency key reused with a
+different request body is FAILED_PRECONDITION (the original task is untouched).
+Any unexpected exception becomes INTERNAL "internal error"; details are logged.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.api import httpbody_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from postcardapp.postcard.v1 import postcard_service_pb2 as pb
+from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
+from services.common.identity import IDEMPOTENCY_KEY_METADATA, metadata_value, require_caller
+
+from .artwork import image_url
+from .store import IdempotencyConflict, PostcardRecord, PostcardStore
+from .validation import InvalidArgument, validate_create, validate_id, validate_idempotency_key
+
+log = logging.getLogger(__name__)
+
+LIST_LIMIT = 100
+TASK_NOT_FOUND = "task not found"
+POSTCARD_NOT_FOUND = "postcard not found"
+
+Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Turn invalid input into INVALID_ARGUMENT and any unexpected error into a bare INTERNAL."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: PostcardServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await handler(self, request, context)
+        except grpc.aio.AbortError:
+            raise  # context.abort(): the status is already set
+        except InvalidArgument as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except Exception:
+            log.exception("unhandled error", extra={"rpc": handler.__name__})
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+
+    return wrapper  # type: ignore[return-value]
+
+
+class PostcardServicer(pb_grpc.PostcardServiceServicer):
+    """PostcardService over a `PostcardStore`; `on_task_created` wakes embedded workers."""
+
+    def __init__(self, store: PostcardStore, on_task_created: Callable[[], None] | None = None) -> None:
+        self._store = store
+        self._on_task_created = on_task_created or (lambda: None)
+
+    @_guarded
+    async def CreatePostcard(self, request: pb.CreatePostcardRequest, context: grpc.aio.ServicerContext):
+        user_id = await require_caller(context)
+        key = validate_idempotency_key(metadata_value(context, IDEMPOTENCY_KEY_METADATA))
+        postcard_request = validate_create(request)
+        try:
+            task_id = await asyncio.to_thread(self._store.create_task, user_id, postcard_request, key)
+        except IdempotencyConflict:
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"{IDEMPOTENCY_KEY_METADATA} was already used with a different request",
+            )
+        log.info("task accepted", extra={"task_id": task_id, "user_id": user_id, "idempotent": key is not None})
+        self._on_task_created()
+        return pb.CreatePostcardResponse(task_id=task_id)
+
+    @_guarded
+    async def GetTaskStatus(self, request: pb.GetTaskStatusRequest, context: grpc.aio.ServicerContext):
+        user_id = await require_caller(context)
+        task_id = validate_id("task_id", request.task_id)
+        task = await asyncio.to_thread(self._store.task, user_id, task_id)
+        if task is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, TASK_NOT_FOUND)
+        if task.status == "completed" and task.postcard is not None:
+            return pb.GetTaskStatusResponse(status="completed", data=_postcard(task.postcard))
+        if task.status == "failed":
+            return pb.GetTaskStatusResponse(status="failed", error=task.error or "generation failed")
+        # Queued, being generated, or (never expected) completed without a postcard: still processing.
+        return pb.GetTaskStatusResponse(status="processing")
+
+    @_guarded
+    async def ListMyPostcards(self, request: pb.ListMyPostcardsRequest, context: grpc.aio.ServicerContext):
+        user_id = await require_caller(context)
+        records = await asyncio.to_thread(self._store.list_postcards, user_id, LIST_LIMIT)
+        return pb.ListMyPostcardsResponse(postcards=[_summary(record) for record in records])
+
+    @_guarded
+    async def GetPostcard(self, request: pb.GetPostcardRequest, context: grpc.aio.ServicerContext):
+        user_id = await require_caller(context)
+        postcard_id = validate_id("postcard_id", request.postcard_id)
+        record = await asyncio.to_thread(self._store.postcard, user_id, postcard_id)
+        if record is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, POSTCARD_NOT_FOUND)
+        return pb.GetPostcardResponse(postcard=_postcard(record))
+
+    @_guarded
+    async def GetPostcardImage(self, request: pb.GetPostcardImageRequest, context: grpc.aio.ServicerContext):
+        user_id = await require_caller(context)
+        postcard_id = validate_id("postcard_id", request.postcard_id)
+        image = await asyncio.to_thread(self._store.image, user_id, postcard_id)
+        if image is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, POSTCARD_NOT_FOUND)
+        return httpbody_pb2.HttpBody(content_type="image/svg+xml", data=image)
+
+
+def _timestamp(seconds: float) -> Timestamp:
+    stamp = Timestamp()
+    stamp.FromNanoseconds(round(seconds * 1e9))
+    return stamp
+
+
+def _postcard(record: PostcardRecord) -> pb.Postcard:
+    return pb.Postcard(
+        postcard_id=record.postcard_id,
+        task_id=record.task_id,
+        frontend_code=record.frontend_code,
+        image_url=image_url(record.postcard_id),
+        mood=record.mood,
+        style=record.style,
+        theme=record.theme,
+        recipient=record.recipient,
+        message=record.message,
+        created_at=_timestamp(record.created_at),
+    )
+
+
+def _summary(record: PostcardRecord) -> pb.PostcardSummary:
+    return pb.PostcardSummary(
+        postcard_id=record.postcard_id,
+        image_url=image_url(record.postcard_id),
+        mood=record.mood,
+        style=record.style,
+        theme=record.theme,
+        created_at=_timestamp(record.created_at),
+    )

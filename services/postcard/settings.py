@@ -1,0 +1,62 @@
+"""Settings of postcard-service and its workers, from the environment.
+
+Every field can be set with the `POSTCARD_SERVICE_` prefix; nested models use
+`__`, e.g. `POSTCARD_SERVICE_WORKER__LEASE_SECONDS=10` or
+`POSTCARD_SERVICE_GENERATOR__BLOCKED_WORDS='["spam","scam"]'` (lists are JSON).
+The service (`python -m services.postcard`) and the standalone worker
+(`python -m services.postcard.worker_main`) read the same settings, so both
+point at the same database by default.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerSettings(BaseModel):
+    """The queue workers: embedded in the service process and/or standalone processes."""
+
+    # Run workers as asyncio tasks inside the service process (the simple default).
+    embedded: bool = True
+    # Workers per process (embedded or standalone); each handles one task at a time.
+    count: int = Field(default=1, ge=1, le=64)
+    # How long a claim is valid without renewal. A live worker renews it every
+    # lease_seconds / 3 while it works, so only a dead worker's lease expires.
+    lease_seconds: float = Field(default=30.0, gt=0)
+    # How often an idle worker looks for work (embedded workers are also woken on create).
+    poll_interval_seconds: float = Field(default=0.5, gt=0)
+    # Claims of one task before it is marked failed; a claim that ends without a
+    # result (the worker crashed or lost its lease) uses one attempt.
+    max_attempts: int = Field(default=3, ge=1)
+
+
+class GeneratorSettings(BaseModel):
+    """The AI-workflow stand-in: a moderation step, a delay, then deterministic rendering."""
+
+    # Simulated generation time (awaited with asyncio.sleep, never blocking the loop).
+    delay_seconds: float = Field(default=1.0, ge=0)
+    # Whole words (case-insensitive) that make moderation reject a request.
+    blocked_words: list[str] = Field(default_factory=lambda: ["violence", "hatred", "scam"])
+
+    @model_validator(mode="after")
+    def _normalise_words(self) -> GeneratorSettings:
+        # Blank entries would match nothing useful; drop them rather than fail start-up.
+        self.blocked_words = [word.strip() for word in self.blocked_words if word.strip()]
+        return self
+
+
+class PostcardServiceSettings(BaseSettings):
+    """All settings of postcard-service (see the module docstring for the environment names)."""
+
+    model_config = SettingsConfigDict(env_prefix="POSTCARD_SERVICE_", env_nested_delimiter="__", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=50052, ge=0, le=65535)
+    # Time in-flight calls (and in-flight worker tasks) get to finish on stop.
+    grace_seconds: float = Field(default=5.0, ge=0)
+    log_level: str = "INFO"
+    db_path: Path = Path(".state/postcard-service/postcards.sqlite3")
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    generator: GeneratorSettings = Field(default_factory=GeneratorSettings)

@@ -1,0 +1,146 @@
+"""Tasks and postcards as the request path sees them: create a task, read tasks and postcards.
+
+Every read is scoped to the calling user: another user's row is indistinguishable
+from a missing one (`None`), so callers answer NOT_FOUND either way.
+
+`create_task` is the transactional outbox: the task row and its queue message
+are inserted in one `BEGIN IMMEDIATE` transaction, so an acknowledged task always
+has work queued for it and can always be polled. With an idempotency key the
+same transaction first looks up (user_id, key): a retry gets the existing task
+id; the same key with a different body raises `IdempotencyConflict`. The write
+lock serialises concurrent creates, and UNIQUE (user_id, idempotency_key) backs
+that up.
+"""
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+
+from .db import Database
+from .validation import PostcardRequest
+
+_POSTCARD_COLUMNS = "postcard_id, task_id, mood, style, theme, recipient, message, frontend_code, created_at"
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was already used by this user for a different request."""
+
+
+@dataclass(frozen=True)
+class PostcardRecord:
+    """A finished postcard without its image (fetch that with `PostcardStore.image`)."""
+
+    postcard_id: str
+    task_id: str
+    mood: str
+    style: str
+    theme: str
+    recipient: str
+    message: str
+    frontend_code: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """A task's state; `postcard` is set when completed, `error` when failed."""
+
+    task_id: str
+    status: str
+    error: str | None
+    postcard: PostcardRecord | None
+
+
+class PostcardStore:
+    """Task creation and per-user reads over the shared database."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create_task(self, user_id: str, request: PostcardRequest, idempotency_key: str | None = None) -> str:
+        """Insert a processing task and its queue message atomically; return the (possibly existing) task id."""
+        fingerprint = request.fingerprint()
+        for _ in range(2):
+            try:
+                with self._db.transaction(immediate=True) as conn:
+                    if idempotency_key is not None:
+                        existing = _find_by_key(conn, user_id, idempotency_key)
+                        if existing is not None:
+                            if existing["request_hash"] != fingerprint:
+                                raise IdempotencyConflict(idempotency_key)
+                            return existing["task_id"]
+                    return _insert_task(conn, user_id, request, idempotency_key, fingerprint)
+            except sqlite3.IntegrityError:
+                # Only reachable if another writer slipped in the same key (the write lock
+                # should prevent it); the second round then finds that task.
+                if idempotency_key is None:
+                    raise
+        raise RuntimeError("idempotent create did not converge")
+
+    def task(self, user_id: str, task_id: str) -> TaskView | None:
+        """The caller's task with its postcard when completed; None if unknown or not the caller's."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT task_id, status, error, postcard_id FROM tasks WHERE task_id = ? AND user_id = ?",
+                (task_id, user_id),
+            ).fetchone()
+            if row is None:
+                return None
+            postcard = None
+            if row["status"] == "completed":
+                postcard = _postcard_row(conn, user_id, row["postcard_id"])
+            return TaskView(task_id=row["task_id"], status=row["status"], error=row["error"], postcard=postcard)
+
+    def postcard(self, user_id: str, postcard_id: str) -> PostcardRecord | None:
+        """The caller's postcard; None if unknown or not the caller's."""
+        with self._db.transaction() as conn:
+            return _postcard_row(conn, user_id, postcard_id)
+
+    def image(self, user_id: str, postcard_id: str) -> bytes | None:
+        """The caller's postcard image as UTF-8 SVG bytes; None if unknown or not the caller's."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT image_svg FROM postcards WHERE postcard_id = ? AND user_id = ?", (postcard_id, user_id)
+            ).fetchone()
+        return None if row is None else row["image_svg"].encode()
+
+    def list_postcards(self, user_id: str, limit: int = 100) -> list[PostcardRecord]:
+        """The caller's newest `limit` postcards, newest first (ties broken by insertion order)."""
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT {_POSTCARD_COLUMNS} FROM postcards WHERE user_id = ? "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (user_id, limit),
+            ).fetchall()
+        return [PostcardRecord(**dict(row)) for row in rows]
+
+
+def _find_by_key(conn: sqlite3.Connection, user_id: str, key: str) -> sqlite3.Row | None:
+    return conn.execute(
+        "SELECT task_id, request_hash FROM tasks WHERE user_id = ? AND idempotency_key = ?", (user_id, key)
+    ).fetchone()
+
+
+def _insert_task(
+    conn: sqlite3.Connection, user_id: str, request: PostcardRequest, key: str | None, fingerprint: str
+) -> str:
+    task_id = str(uuid.uuid4())
+    now = time.time()
+    conn.execute(
+        "INSERT INTO tasks (task_id, user_id, status, mood, style, theme, recipient, message, "
+        "idempotency_key, request_hash, created_at, updated_at) "
+        "VALUES (?, ?, 'processing', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (task_id, user_id, request.mood, request.style, request.theme, request.recipient, request.message,
+         key, fingerprint, now, now),
+    )
+    conn.execute("INSERT INTO queue (task_id, enqueued_at) VALUES (?, ?)", (task_id, now))
+    return task_id
+
+
+def _postcard_row(conn: sqlite3.Connection, user_id: str, postcard_id: str | None) -> PostcardRecord | None:
+    row = conn.execute(
+        f"SELECT {_POSTCARD_COLUMNS} FROM postcards WHERE postcard_id = ? AND user_id = ?", (postcard_id, user_id)
+    ).fetchone()
+    return None if row is None else PostcardRecord(**dict(row))

@@ -1,0 +1,150 @@
+"""The task queue as workers see it: leased claims, renewal, and fenced completion.
+
+A message is *available* when it has no lease or its lease expired (its worker
+died or stalled). `claim` takes the oldest available message in a
+`BEGIN IMMEDIATE` transaction, so two workers (threads or processes) never
+claim the same message at once, and gives it a fresh `lease_token` and an
+expiry. Each claim uses one attempt.
+
+Fencing: `renew`, `complete` and `fail` act only while the message still
+carries the caller's token. A worker whose lease expired *and* was claimed by
+another worker (new token), or whose message was given up on, therefore
+changes nothing and discards its result. A worker whose lease merely expired
+but nobody re-claimed it still holds the token, and may finish: no one else
+can be working on it. `complete` inserts the postcard, marks the task
+completed and deletes the message in one transaction, so a task is completed
+at most once (postcards.task_id is UNIQUE as a backstop).
+
+Give-up: an available message whose expired lease used the last attempt
+(`attempts >= max_attempts`) is not claimed again; its task is marked failed.
+`release` (a clean shutdown abandoning its task) clears the lease and gives the
+attempt back, so stopping workers never burns attempts.
+"""
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+
+from .artwork import Artwork
+from .db import Database
+from .validation import PostcardRequest
+
+log = logging.getLogger(__name__)
+
+GAVE_UP_REASON = "generation failed: the worker stopped before finishing, {attempts} attempt(s) made"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A leased queue message: the task to generate and the token proving the lease."""
+
+    task_id: str
+    user_id: str
+    lease_token: str
+    attempts: int
+    request: PostcardRequest
+
+
+class TaskQueue:
+    """Lease-based consumption of the queue table, shared by any number of worker processes."""
+
+    def __init__(self, db: Database, lease_seconds: float, max_attempts: int) -> None:
+        self._db = db
+        self.lease_seconds = lease_seconds
+        self._max_attempts = max_attempts
+
+    def claim(self, owner: str) -> Claim | None:
+        """Lease the oldest available message to `owner`, or None when there is none."""
+        with self._db.transaction(immediate=True) as conn:
+            now = time.time()
+            self._give_up_exhausted(conn, now)
+            row = conn.execute(
+                "SELECT q.message_id, q.attempts, t.task_id, t.user_id, t.mood, t.style, t.theme, t.recipient, "
+                "t.message FROM queue q JOIN tasks t ON t.task_id = q.task_id "
+                "WHERE q.lease_expires_at IS NULL OR q.lease_expires_at <= ? ORDER BY q.message_id LIMIT 1",
+                (now,),
+            ).fetchone()
+            if row is None:
+                return None
+            token = uuid.uuid4().hex
+            conn.execute(
+                "UPDATE queue SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, attempts = attempts + 1 "
+                "WHERE message_id = ?",
+                (owner, token, now + self.lease_seconds, row["message_id"]),
+            )
+        request = PostcardRequest(row["mood"], row["style"], row["theme"], row["recipient"], row["message"])
+        return Claim(row["task_id"], row["user_id"], token, row["attempts"] + 1, request)
+
+    def renew(self, claim: Claim) -> bool:
+        """Extend the lease by `lease_seconds`; False when the caller no longer holds it."""
+        with self._db.transaction(immediate=True) as conn:
+            cursor = conn.execute(
+                "UPDATE queue SET lease_expires_at = ? WHERE task_id = ? AND lease_token = ?",
+                (time.time() + self.lease_seconds, claim.task_id, claim.lease_token),
+            )
+            return cursor.rowcount == 1
+
+    def release(self, claim: Claim) -> bool:
+        """Give the message back at once (clean shutdown), returning the attempt; False if not held."""
+        with self._db.transaction(immediate=True) as conn:
+            cursor = conn.execute(
+                "UPDATE queue SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, "
+                "attempts = MAX(attempts - 1, 0) WHERE task_id = ? AND lease_token = ?",
+                (claim.task_id, claim.lease_token),
+            )
+            return cursor.rowcount == 1
+
+    def complete(self, claim: Claim, postcard_id: str, artwork: Artwork) -> bool:
+        """Store the postcard, mark the task completed, ack the message; False (nothing written) if not held."""
+        with self._db.transaction(immediate=True) as conn:
+            if not _holds(conn, claim):
+                return False
+            now = time.time()
+            req = claim.request
+            conn.execute(
+                "INSERT INTO postcards (postcard_id, task_id, user_id, mood, style, theme, recipient, message, "
+                "frontend_code, image_svg, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (postcard_id, claim.task_id, claim.user_id, req.mood, req.style, req.theme, req.recipient,
+                 req.message, artwork.frontend_code, artwork.svg, now),
+            )
+            conn.execute(
+                "UPDATE tasks SET status = 'completed', postcard_id = ?, updated_at = ? WHERE task_id = ?",
+                (postcard_id, now, claim.task_id),
+            )
+            conn.execute("DELETE FROM queue WHERE task_id = ?", (claim.task_id,))
+            return True
+
+    def fail(self, claim: Claim, reason: str) -> bool:
+        """Mark the task failed with `reason` and ack the message; False (nothing written) if not held."""
+        with self._db.transaction(immediate=True) as conn:
+            if not _holds(conn, claim):
+                return False
+            _fail_task(conn, claim.task_id, reason, time.time())
+            return True
+
+    def _give_up_exhausted(self, conn: sqlite3.Connection, now: float) -> None:
+        rows = conn.execute(
+            "SELECT task_id, attempts FROM queue WHERE attempts >= ? AND lease_expires_at <= ?",
+            (self._max_attempts, now),
+        ).fetchall()
+        for row in rows:
+            _fail_task(conn, row["task_id"], GAVE_UP_REASON.format(attempts=row["attempts"]), now)
+            log.warning("task given up", extra={"task_id": row["task_id"], "attempts": row["attempts"]})
+
+
+def _holds(conn: sqlite3.Connection, claim: Claim) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM queue WHERE task_id = ? AND lease_token = ?", (claim.task_id, claim.lease_token)
+    ).fetchone()
+    return row is not None
+
+
+def _fail_task(conn: sqlite3.Connection, task_id: str, reason: str, now: float) -> None:
+    conn.execute(
+        "UPDATE tasks SET status = 'failed', error = ?, updated_at = ? WHERE task_id = ? AND status = 'processing'",
+        (reason, now, task_id),
+    )
+    conn.execute("DELETE FROM queue WHERE task_id = ?", (task_id,))

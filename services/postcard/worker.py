@@ -1,0 +1,169 @@
+"""Queue workers: claim a task, generate it while renewing the lease, complete or fail it.
+
+A `WorkerPool` runs `count` workers as asyncio tasks, embedded in the service
+process or in `worker_main`. Each worker handles one task at a time:
+
+1. claim the oldest available message (idle: wait `poll_interval` or a `notify()`);
+2. run the generator as a task and renew the lease every `lease_seconds / 3`
+   while it runs, so a live worker never loses its lease however long
+   generation takes; a dead worker stops renewing and its lease expires;
+3. store the result with a fenced `complete`, or a fenced `fail` with the
+   moderation reason, or a generic reason for an unexpected generator error
+   (details only in the log). If the lease was lost (a renewal or the final
+   write finds another token), the result is discarded.
+
+Stop: no new claims; an in-flight task gets `grace` seconds to finish, then it
+is cancelled and its message released (returned to the queue at once, without
+using an attempt). All database calls run in threads (`asyncio.to_thread`).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+
+from .artwork import Artwork, image_url
+from .generator import ContentRejected, PostcardGenerator
+from .taskqueue import Claim, TaskQueue
+
+log = logging.getLogger(__name__)
+
+INTERNAL_FAILURE_REASON = "generation failed: internal error"
+
+
+class WorkerPool:
+    """`count` concurrent workers over one queue and generator."""
+
+    def __init__(self, queue: TaskQueue, generator: PostcardGenerator, count: int, poll_interval: float) -> None:
+        self._queue = queue
+        self._generator = generator
+        self._count = count
+        self._poll_interval = poll_interval
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        # host:pid:random identifies the process in lease_owner (useful when debugging a stuck lease).
+        self._owner_prefix = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    async def start(self) -> None:
+        """Start the workers (idempotent)."""
+        if self._tasks:
+            return
+        for index in range(self._count):
+            name = f"{self._owner_prefix}:{index}"
+            self._tasks.append(asyncio.create_task(self._run(name), name=f"postcard-worker-{index}"))
+        log.info("workers started", extra={"workers": self._count, "owner_prefix": self._owner_prefix})
+
+    def notify(self) -> None:
+        """Wake idle workers now (a task was just created) instead of at their next poll."""
+        self._wake.set()
+
+    async def stop(self, grace: float) -> None:
+        """Stop claiming; give in-flight tasks `grace` seconds, then cancel and release them."""
+        self._stopping.set()
+        self._wake.set()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        log.info("workers stopped", extra={"cancelled_after_grace": len(pending)})
+
+    async def _run(self, owner: str) -> None:
+        while not self._stopping.is_set():
+            # Cleared before claiming, so a notify() that arrives during the claim is not lost.
+            self._wake.clear()
+            claim = await self._claim(owner)
+            if claim is None:
+                await self._idle()
+                continue
+            try:
+                await self._process(owner, claim)
+            except Exception:
+                # E.g. the database stayed locked past busy_timeout while storing the result. The
+                # worker lives on; the task's lease expires and another attempt picks it up.
+                log.exception("processing a task failed", extra={"worker": owner, "task_id": claim.task_id})
+
+    async def _claim(self, owner: str) -> Claim | None:
+        """Claim in a thread; if cancelled meanwhile, let the thread finish and give its claim back."""
+        pending = asyncio.ensure_future(asyncio.to_thread(self._queue.claim, owner))
+        try:
+            return await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                claim = await pending
+                if claim is not None:
+                    await asyncio.to_thread(self._queue.release, claim)
+            raise
+        except Exception:
+            # A locked or unavailable database must not kill the worker: log, back off, retry.
+            log.exception("claiming a task failed", extra={"worker": owner})
+            return None
+
+    async def _idle(self) -> None:
+        if self._stopping.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+
+    async def _process(self, owner: str, claim: Claim) -> None:
+        fields: dict[str, object] = {"worker": owner, "task_id": claim.task_id, "attempt": claim.attempts}
+        log.info("task claimed", extra=fields)
+        postcard_id = str(uuid.uuid4())
+        job = asyncio.create_task(self._generator.generate(claim.request, image_url(postcard_id)))
+        try:
+            held = await self._renew_until_done(job, claim)
+        except asyncio.CancelledError:
+            # Stopping: abandon cleanly so another worker can take the task at once.
+            job.cancel()
+            await asyncio.gather(job, return_exceptions=True)
+            try:
+                await asyncio.to_thread(self._queue.release, claim)
+                log.info("task released on stop", extra=fields)
+            except Exception:
+                # Not fatal: the lease expires and another worker takes the task (using an attempt).
+                log.exception("releasing a task failed", extra=fields)
+            raise
+        if not held:
+            log.warning("lease lost while generating; result discarded", extra=fields)
+            return
+        try:
+            artwork = job.result()
+        except ContentRejected as rejected:
+            stored = await asyncio.to_thread(self._queue.fail, claim, str(rejected))
+            outcome = "task rejected by moderation"
+        except Exception:
+            log.exception("generator failed", extra=fields)
+            stored = await asyncio.to_thread(self._queue.fail, claim, INTERNAL_FAILURE_REASON)
+            outcome = "task failed"
+        else:
+            stored = await asyncio.to_thread(self._queue.complete, claim, postcard_id, artwork)
+            outcome = "task completed"
+            fields["postcard_id"] = postcard_id
+        if stored:
+            log.info(outcome, extra=fields)
+        else:
+            log.warning("lease lost before storing the result; result discarded", extra=fields)
+
+    async def _renew_until_done(self, job: asyncio.Task[Artwork], claim: Claim) -> bool:
+        """Wait for `job`, renewing the lease meanwhile; False (job cancelled) once the lease is lost."""
+        interval = self._queue.lease_seconds / 3
+        while True:
+            done, _ = await asyncio.wait({job}, timeout=interval)
+            if done:
+                return True
+            try:
+                renewed = await asyncio.to_thread(self._queue.renew, claim)
+            except Exception:
+                # A transient database error: keep working; the lease has slack (renewals are 3 per lease).
+                log.exception("renewing a lease failed", extra={"task_id": claim.task_id})
+                continue
+            if not renewed:
+                job.cancel()
+                await asyncio.gather(job, return_exceptions=True)
+                return False

