@@ -11,10 +11,8 @@ Any unexpected exception becomes INTERNAL "internal error"; details are logged.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
 
 import grpc
 from google.api import httpbody_pb2
@@ -23,37 +21,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.identity import IDEMPOTENCY_KEY_METADATA, metadata_value, require_caller
+from services.common.rpc import guarded
 
 from .artwork import image_url
 from .store import IdempotencyConflict, PostcardRecord, PostcardStore
-from .validation import InvalidArgument, validate_create, validate_id, validate_idempotency_key
+from .validation import validate_create, validate_id, validate_idempotency_key
 
 log = logging.getLogger(__name__)
 
 LIST_LIMIT = 100
 TASK_NOT_FOUND = "task not found"
 POSTCARD_NOT_FOUND = "postcard not found"
-
-Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
-
-
-def _guarded(handler: Handler) -> Handler:
-    """Turn invalid input into INVALID_ARGUMENT and any unexpected error into a bare INTERNAL."""
-
-    @functools.wraps(handler)
-    async def wrapper(self: PostcardServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
-            return await handler(self, request, context)
-        except grpc.aio.AbortError:
-            raise  # context.abort(): the status is already set
-        except InvalidArgument as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        except Exception:
-            log.exception("unhandled error", extra={"rpc": handler.__name__})
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-
-    return wrapper  # type: ignore[return-value]
-
 
 class PostcardServicer(pb_grpc.PostcardServiceServicer):
     """PostcardService over a `PostcardStore`; `on_task_created` wakes embedded workers."""
@@ -62,7 +40,7 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
         self._store = store
         self._on_task_created = on_task_created or (lambda: None)
 
-    @_guarded
+    @guarded
     async def CreatePostcard(self, request: pb.CreatePostcardRequest, context: grpc.aio.ServicerContext):
         user_id = await require_caller(context)
         key = validate_idempotency_key(metadata_value(context, IDEMPOTENCY_KEY_METADATA))
@@ -78,7 +56,7 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
         self._on_task_created()
         return pb.CreatePostcardResponse(task_id=task_id)
 
-    @_guarded
+    @guarded
     async def GetTaskStatus(self, request: pb.GetTaskStatusRequest, context: grpc.aio.ServicerContext):
         user_id = await require_caller(context)
         task_id = validate_id("task_id", request.task_id)
@@ -92,13 +70,13 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
         # Queued, being generated, or (never expected) completed without a postcard: still processing.
         return pb.GetTaskStatusResponse(status="processing")
 
-    @_guarded
+    @guarded
     async def ListMyPostcards(self, request: pb.ListMyPostcardsRequest, context: grpc.aio.ServicerContext):
         user_id = await require_caller(context)
         records = await asyncio.to_thread(self._store.list_postcards, user_id, LIST_LIMIT)
         return pb.ListMyPostcardsResponse(postcards=[_summary(record) for record in records])
 
-    @_guarded
+    @guarded
     async def GetPostcard(self, request: pb.GetPostcardRequest, context: grpc.aio.ServicerContext):
         user_id = await require_caller(context)
         postcard_id = validate_id("postcard_id", request.postcard_id)
@@ -107,7 +85,7 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, POSTCARD_NOT_FOUND)
         return pb.GetPostcardResponse(postcard=_postcard(record))
 
-    @_guarded
+    @guarded
     async def GetPostcardImage(self, request: pb.GetPostcardImageRequest, context: grpc.aio.ServicerContext):
         user_id = await require_caller(context)
         postcard_id = validate_id("postcard_id", request.postcard_id)

@@ -21,6 +21,7 @@ import unicodedata
 from dataclasses import astuple, dataclass
 
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
+from services.common import rpc
 
 MAX_ID_LENGTH = 64
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -37,7 +38,7 @@ _MULTILINE_FIELDS = {"message"}
 _MULTILINE_ALLOWED = {"\t", "\n", "\r"}
 
 
-class InvalidArgument(ValueError):
+class InvalidArgument(rpc.InvalidArgument):
     """A request field breaks a rule; the message names the field."""
 
     def __init__(self, field: str, problem: str) -> None:

@@ -6,10 +6,7 @@ sees a stack trace, an exception text or a SQL message; the details go to the lo
 """
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -17,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from postcardapp.user.v1 import user_service_pb2 as pb
 from postcardapp.user.v1 import user_service_pb2_grpc as pb_grpc
 from services.common.identity import require_caller
+from services.common.rpc import guarded
 from services.user.store import UserStore
 from services.user.tokens import TokenIssuer
 from services.user.wechat import CodeRejected, WeChatLogin, WeChatUnavailable
@@ -26,35 +24,13 @@ log = logging.getLogger(__name__)
 # wx.login() codes are 32 characters; anything far longer is not a code, and is not sent to WeChat.
 MAX_CODE_LENGTH = 256
 
-Request = TypeVar("Request")
-Response = TypeVar("Response")
-Handler = Callable[["UserServicer", Request, grpc.aio.ServicerContext], Awaitable[Response]]
-
-
-def _internal_errors_hidden(handler: Handler[Request, Response]) -> Handler[Request, Response]:
-    """Turn any exception other than a deliberate abort into INTERNAL "internal error", logged."""
-
-    @functools.wraps(handler)
-    async def guarded(self: UserServicer, request: Request, context: grpc.aio.ServicerContext) -> Response:
-        try:
-            return await handler(self, request, context)
-        except grpc.aio.AbortError:
-            raise  # context.abort(...) with a status chosen on purpose
-        except Exception:
-            log.exception("unexpected error", extra={"method": handler.__name__})
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
-            raise  # unreachable: abort raises
-
-    return guarded
-
-
 class UserServicer(pb_grpc.UserServiceServicer):
     def __init__(self, wechat: WeChatLogin, store: UserStore, tokens: TokenIssuer) -> None:
         self._wechat = wechat
         self._store = store
         self._tokens = tokens
 
-    @_internal_errors_hidden
+    @guarded
     async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext) -> pb.LoginResponse:
         """Code -> WeChat open_id -> user (created on first login) -> token.
 
@@ -80,7 +56,7 @@ class UserServicer(pb_grpc.UserServiceServicer):
         # is_new_user has explicit presence: set even when False, so the client always sees it.
         return pb.LoginResponse(token=token, is_new_user=created)
 
-    @_internal_errors_hidden
+    @guarded
     async def GetMe(self, request: pb.GetMeRequest, context: grpc.aio.ServicerContext) -> pb.GetMeResponse:
         """The caller's profile. No x-user-id metadata: UNAUTHENTICATED; unknown user: NOT_FOUND."""
         user_id = await require_caller(context)

@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
@@ -27,6 +26,7 @@ from tests.services.postcard.support import (
     WorkerProcess,
     start_worker_process,
 )
+from tests.support.grpc_services import started
 
 
 @pytest.fixture(autouse=True)
@@ -71,13 +71,8 @@ def serve() -> Serve:
 
     @asynccontextmanager
     async def serving(settings: PostcardServiceSettings) -> AsyncIterator[Running]:
-        server, port = await create_server(settings)
-        await server.start()
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                yield Running(server, port, settings, channel, pb_grpc.PostcardServiceStub(channel))
-        finally:
-            await server.stop(0)
+        async with started(create_server, settings) as (server, port, channel):
+            yield Running(server, port, settings, channel, pb_grpc.PostcardServiceStub(channel))
 
     return serving
 

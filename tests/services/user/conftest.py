@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import grpc
 import pytest
 
 from postcardapp.user.v1 import user_service_pb2_grpc as pb_grpc
@@ -18,6 +17,7 @@ from services.user.server import create_server
 from services.user.settings import UserServiceSettings
 from tests.fakes.wechat import FakeWeChat
 from tests.services.user.support import MakeSettings, Running, Serve
+from tests.support.grpc_services import started
 
 
 @pytest.fixture(autouse=True)
@@ -72,13 +72,8 @@ def serve() -> Serve:
 
     @asynccontextmanager
     async def serving(settings: UserServiceSettings) -> AsyncIterator[Running]:
-        server, port = await create_server(settings)
-        await server.start()
-        try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-                yield Running(server, port, settings, channel, pb_grpc.UserServiceStub(channel))
-        finally:
-            await server.stop(0)
+        async with started(create_server, settings) as (server, port, channel):
+            yield Running(server, port, settings, channel, pb_grpc.UserServiceStub(channel))
 
     return serving
 
