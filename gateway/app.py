@@ -73,9 +73,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.pipeline = pipeline
     _install_error_handlers(app)
-    # Contract routes are matched by our own router (literal segments beat variables, exact 405s),
-    # behind any hand-written route.
-    app.add_route("/{path:path}", pipeline.handle, methods=ALL_METHODS, include_in_schema=False)
+    # Contract routes are matched by our own router (literal segments beat variables, exact 405s).
+    # As the default of FastAPI's router it sees only requests no hand-written route claims, so
+    # those keep their own 405s.
+    app.router.default = pipeline.asgi
     _install_openapi(app, routes, settings.http.max_body_bytes)
     return app
 

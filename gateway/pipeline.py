@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import grpc
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from .errors import GatewayError, error_response
 from .policy.auth import AuthError, JwtAuthenticator, Principal
@@ -39,6 +40,13 @@ class Pipeline:
         self.pools = pools
         self.authenticator = authenticator
         self.max_body_bytes = max_body_bytes
+
+    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1000})
+            return
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
         try:

@@ -1,0 +1,109 @@
+"""The whole system for end-to-end tests: both services, the embedded worker and the gateway.
+
+Real servers on 127.0.0.1 ephemeral ports, real SQLite files, the real JWKS
+file the user-service writes, and the local fake WeChat HTTP server. Started
+once per package (these tests share one event loop: `loop_scope="package"`).
+"""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from gateway.app import create_app
+from gateway.settings import POSTCARD_SERVICE, USER_SERVICE, AuthSettings, Settings, UpstreamSettings
+from services.postcard.server import create_server as create_postcard_server
+from services.postcard.settings import PostcardServiceSettings
+from services.user.server import create_server as create_user_server
+from services.user.settings import UserServiceSettings
+from tests.fakes.wechat import FakeWeChat
+from tests.support.http_server import serve
+
+BLOCKED_WORD = "forbidden"
+VALID_POSTCARD = {"mood": "happy", "style": "watercolour", "theme": "a birthday by the sea"}
+
+
+@dataclass
+class System:
+    base_url: str
+    wechat: FakeWeChat
+    user_state_dir: Path
+    postcard_db: Path
+    http: httpx.AsyncClient
+
+    async def login(self, code: str | None = None) -> str:
+        response = await self.http.post("/api/v1/users/login", json={"code": code or uuid.uuid4().hex})
+        assert response.status_code == 200, response.text
+        return response.json()["token"]
+
+    async def create(self, token: str, **fields: Any) -> str:
+        response = await self.http.post(
+            "/api/v1/postcards/create", json={**VALID_POSTCARD, **fields}, headers=bearer(token)
+        )
+        assert response.status_code == 202, response.text
+        return response.json()["task_id"]
+
+    async def wait_done(self, token: str, task_id: str) -> dict[str, Any]:
+        """Poll the status endpoint until the task leaves "processing" (bounded: 10 s)."""
+        async with asyncio.timeout(10):
+            while True:
+                response = await self.http.get(f"/api/v1/postcards/status/{task_id}", headers=bearer(token))
+                assert response.status_code == 200, response.text
+                if response.json()["status"] != "processing":
+                    return response.json()
+                await asyncio.sleep(0.05)
+
+    def count_rows(self, table: str) -> int:
+        with sqlite3.connect(self.postcard_db) as db:
+            return db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+@pytest_asyncio.fixture(scope="package", loop_scope="package")
+async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+    root = tmp_path_factory.mktemp("system")
+    with FakeWeChat() as wechat:
+        wechat.accept_any_code = True
+        user_settings = UserServiceSettings(
+            port=0,
+            grace_seconds=0.5,
+            state_dir=root / "user-service",
+            wechat={"base_url": wechat.base_url, "appid": wechat.appid, "secret": wechat.secret},
+            jwt={"generate_dev_key": True},
+        )
+        postcard_settings = PostcardServiceSettings(
+            port=0,
+            grace_seconds=0.5,
+            db_path=root / "postcards.sqlite3",
+            worker={"embedded": True, "count": 2, "lease_seconds": 5, "poll_interval_seconds": 0.05},
+            generator={"delay_seconds": 0.05, "blocked_words": [BLOCKED_WORD]},
+        )
+        user_server, user_port = await create_user_server(user_settings)
+        postcard_server, postcard_port = await create_postcard_server(postcard_settings)
+        await user_server.start()
+        await postcard_server.start()
+        gateway_settings = Settings(
+            auth=AuthSettings(jwks_path=root / "user-service" / "jwks.json"),
+            upstreams={
+                USER_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{user_port}"]),
+                POSTCARD_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{postcard_port}"]),
+            },
+        )
+        try:
+            async with serve(create_app(gateway_settings)) as base_url:
+                async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+                    yield System(base_url, wechat, root / "user-service", root / "postcards.sqlite3", http)
+        finally:
+            await postcard_server.stop(0)
+            await user_server.stop(0)
