@@ -1,0 +1,294 @@
+"""The OpenAPI 3.1 document of the contract routes, built from the route table at start-up.
+
+It describes exactly what the transcoder accepts and answers: path variables
+and query parameters named by dotted proto field paths, a JSON body per
+`google.api.http` `body`, the success status of the gateway policy, the
+`response_body` shaping, raw bytes for `google.api.HttpBody`, bearer JWT
+security and one error body for every failure. Message schemas come from
+`schemas.py`.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+from google.api import annotations_pb2, field_behavior_pb2
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from .schemas import REF_PREFIX, FieldPath, Schema, SchemaSet, behaviors, is_http_body
+from .table import Route
+from .template import Kind, PathTemplate, Variable
+
+OPENAPI_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
+MAX_QUERY_DEPTH = 3  # dotted query names have at most this many parts: recursive messages end somewhere
+BEARER = "bearerAuth"
+
+ERROR_SCHEMA: Schema = {
+    "type": "object",
+    "description": "The body of every error response of the gateway.",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "status", "message", "details"],
+            "properties": {
+                "code": {"type": "integer", "description": "The HTTP status code.", "examples": [404]},
+                "status": {"type": "string", "description": "The gRPC status code name.", "examples": ["NOT_FOUND"]},
+                "message": {"type": "string", "description": "What went wrong, for a developer."},
+                "details": {"type": "array", "items": {"type": "object"}, "description": "Structured details."},
+            },
+        }
+    },
+}
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
+# status -> (component name, description, headers)
+_ERRORS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "400": ("BadRequest", "Invalid request: malformed JSON, an unknown or wrongly typed field, a bad path or "
+            "query value, or a value the service rejected (INVALID_ARGUMENT).", {}),
+    "401": ("Unauthorized", "Missing, malformed, expired or otherwise invalid bearer token (UNAUTHENTICATED).", {}),
+    "404": ("NotFound", "No such resource, or one that belongs to another user (NOT_FOUND).", {}),
+    "413": ("ContentTooLarge", "The request body is larger than the gateway accepts.", {}),
+    "415": ("UnsupportedMediaType", "The request body is not `application/json`.", {}),
+    "429": ("TooManyRequests", "Rate limit of this caller and route exceeded.", _RETRY_AFTER),
+    "500": ("InternalServerError", "Unexpected failure; never carries a stack trace.", {}),
+    "503": ("ServiceUnavailable", "The service is unavailable (circuit open or no healthy endpoint).", _RETRY_AFTER),
+    "504": ("GatewayTimeout", "The service did not answer within the deadline (DEADLINE_EXCEEDED).", {}),
+    "default": ("Error", "Any other error, with its HTTP status and gRPC status name.", {}),
+}
+SECURITY_SCHEMES: dict[str, Any] = {
+    BEARER: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "The token from login."}
+}
+
+
+def add_contract_routes(document: dict, routes: Sequence[Route], *, max_body_bytes: int) -> dict:
+    """Return a copy of `document` (FastAPI's OpenAPI 3.1 output) with every contract route added.
+
+    Adds `paths`, the message, enum and `Error` schemas, the shared error
+    responses, the `bearerAuth` security scheme and one tag per service; the
+    input is not modified. A route whose HTTP method OpenAPI cannot name (a
+    `custom` kind such as `LIST`) is left out. Raises ValueError when a route
+    takes a path and method already in the document, or when a component name
+    is already taken by a different definition.
+    """
+    result = copy.deepcopy(document)
+    schemas = SchemaSet()
+    paths = result.setdefault("paths", {})
+    operation_ids = _operation_ids(routes)
+    tags: dict[str, str] = {}
+    for route, operation_id in zip(routes, operation_ids, strict=True):
+        method = route.http_method.lower()
+        if method not in OPENAPI_METHODS:
+            continue
+        item = paths.setdefault(route.template.openapi_path(), {})
+        if method in item:
+            raise ValueError(f"{route.http_method} {route.template.openapi_path()} is already in the document")
+        item[method] = _operation(route, operation_id, schemas, max_body_bytes)
+        tags[_short(route.service)] = f"gRPC service `{route.service}`."
+    components = result.setdefault("components", {})
+    _merge(components, "schemas", {**schemas.components, "Error": ERROR_SCHEMA})
+    _merge(components, "responses", {name: _error_response(text, headers) for name, text, headers in _ERRORS.values()})
+    _merge(components, "securitySchemes", SECURITY_SCHEMES)
+    known = {tag["name"] for tag in result.get("tags", [])}
+    new_tags = [{"name": name, "description": text} for name, text in tags.items() if name not in known]
+    if new_tags:
+        result["tags"] = [*result.get("tags", []), *new_tags]
+    return result
+
+
+def _operation(route: Route, operation_id: str, schemas: SchemaSet, max_body_bytes: int) -> dict[str, Any]:
+    request = route.method.input_type
+    bound = frozenset(variable.field_path for variable in route.template.variables)
+    parameters = [_path_parameter(route.template, v, _field(request, v.field_path), schemas)
+                  for v in route.template.variables]
+    if route.body != "*":
+        parameters += _query_parameters(request, (), bound, route.body, schemas)
+    operation: dict[str, Any] = {
+        "tags": [_short(route.service)],
+        "summary": _summary(route.method.name),
+        "description": _description(route),
+        "operationId": operation_id,
+        "parameters": parameters,
+    }
+    if route.body:
+        operation["requestBody"] = _request_body(request, route.body, bound, schemas, max_body_bytes)
+    status = str(route.policy.success_status)
+    responses: dict[str, Any] = {status: _success(route, status, schemas)}
+    errors = ["400", *([] if route.policy.public else ["401"]), "404",
+              *(["413", "415"] if route.body else []), "429", "500", "503", "504", "default"]
+    responses.update({code: {"$ref": f"#/components/responses/{_ERRORS[code][0]}"} for code in errors})
+    operation["responses"] = responses
+    operation["security"] = [] if route.policy.public else [{BEARER: []}]
+    if route.method.GetOptions().deprecated:
+        operation["deprecated"] = True
+    operation["x-grpc-method"] = route.grpc_path
+    return operation
+
+
+def _path_parameter(template: PathTemplate, variable: Variable, field: FieldDescriptor, schemas: SchemaSet) -> dict:
+    schema = schemas.parameter_value(field) or {"type": "string"}
+    parameter = {"name": ".".join(variable.field_path), "in": "path", "required": True, "schema": schema}
+    kinds = template.kinds[variable.start : variable.end]
+    if kinds != (Kind.ANY,):
+        # A variable such as {name=shelves/*} spans several segments: its value keeps its slashes.
+        parts = [template.literals[i] for i in range(variable.start, variable.end)]
+        shape = "/".join(part or ("*" if kind is Kind.ANY else "**") for part, kind in zip(parts, kinds, strict=True))
+        # Escape only regex syntax: in ECMA-262 (JSON Schema, unicode mode) re.escape's `\-` is an error.
+        regex = "/".join(re.sub(r"([.^$|?*+()\[\]{}\\])", r"\\\1", p) if k is Kind.LITERAL
+                         else ("[^/]+" if k is Kind.ANY else ".+") for p, k in zip(parts, kinds, strict=True))
+        if schema.get("type") == "string":
+            schema["pattern"] = f"^{regex}$"
+        parameter["description"] = f"Matches `{shape}`, several path segments: send its `/` unencoded."
+    return parameter
+
+
+def _query_parameters(message: Descriptor, prefix: FieldPath, bound: frozenset[FieldPath], body: str,
+                      schemas: SchemaSet) -> list[dict]:
+    """Every leaf field a string can carry, by dotted name, outside the path variables and the body field."""
+    parameters: list[dict] = []
+    for field in message.fields:
+        path = (*prefix, field.name)
+        if path in bound or path == (body,):
+            continue
+        value = schemas.parameter_value(field)
+        if value is not None:
+            parameter: dict[str, Any] = {"name": ".".join(path), "in": "query", "required": False}
+            if field.is_repeated:
+                parameter.update(schema={"type": "array", "items": value}, style="form", explode=True)
+            else:
+                parameter["schema"] = value
+            if field_behavior_pb2.REQUIRED in behaviors(field):
+                parameter["description"] = "Required by the contract: the service rejects a request without it."
+            parameters.append(parameter)
+        elif field.message_type is not None and not field.is_repeated and len(path) < MAX_QUERY_DEPTH:
+            parameters += _query_parameters(field.message_type, path, bound, body, schemas)
+    return parameters
+
+
+def _request_body(message: Descriptor, body: str, bound: frozenset[FieldPath], schemas: SchemaSet,
+                  max_body_bytes: int) -> dict:
+    if body == "*":
+        schema = schemas.message(message, request=True, omit=bound)
+    else:
+        field = message.fields_by_name[body]
+        inner = frozenset(path[1:] for path in bound if len(path) > 1 and path[0] == body)
+        if inner and field.message_type is not None and not field.is_repeated:
+            schema = schemas.message(field.message_type, request=True, omit=inner)
+        else:
+            schema = schemas.field(field, request=True)
+    where = "The request message" if body == "*" else f"Field `{body}` of the request message"
+    return {
+        "required": True,
+        "description": f"{where}, as JSON of at most {max_body_bytes} bytes (larger: 413).",
+        "content": {"application/json": {"schema": schema}},
+    }
+
+
+def _success(route: Route, status: str, schemas: SchemaSet) -> dict:
+    output = route.method.output_type
+    target: FieldDescriptor | Descriptor = output.fields_by_name[route.response_body] if route.response_body else output
+    try:
+        phrase = HTTPStatus(int(status)).phrase
+    except ValueError:
+        phrase = "Success"
+    if is_http_body(target):
+        return {
+            "description": f"{phrase}: raw bytes with the content type the service chose (google.api.HttpBody).",
+            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    if isinstance(target, FieldDescriptor):
+        schema, what = schemas.field(target, request=False), f"field `{target.name}` of `{output.full_name}`"
+    else:
+        schema, what = schemas.message(target, request=False), f"`{output.full_name}`"
+    return {"description": f"{phrase}: {what}.", "content": {"application/json": {"schema": schema}}}
+
+
+def _error_response(description: str, headers: dict[str, Any]) -> dict:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF_PREFIX + "Error"}}},
+    }
+    if headers:
+        response["headers"] = copy.deepcopy(headers)
+    return response
+
+
+def _operation_ids(routes: Sequence[Route]) -> list[str]:
+    """`route.name` with dots as underscores; an additional binding adds `_<binding index>`.
+
+    The first binding keeps the plain id so that adding a binding later does
+    not rename an operation clients were generated from.
+    """
+    counts: dict[str, int] = {}
+    for route in routes:
+        counts[route.name] = counts.get(route.name, 0) + 1
+    ids: list[str] = []
+    seen: dict[str, int] = {}
+    for route in routes:
+        base = route.name.replace(".", "_")
+        index = _binding_index(route)
+        if index is None:  # a Route made without its annotation: number in table order
+            index = seen.get(route.name, 0)
+        seen[route.name] = seen.get(route.name, 0) + 1
+        ids.append(f"{base}_{index}" if counts[route.name] > 1 and index else base)
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"operation ids collide: {sorted(ids)}")
+    return ids
+
+
+def _binding_index(route: Route) -> int | None:
+    options = route.method.GetOptions()
+    if not options.HasExtension(annotations_pb2.http):
+        return None
+    rule = options.Extensions[annotations_pb2.http]
+    for index, binding in enumerate([rule, *rule.additional_bindings]):
+        pattern = binding.WhichOneof("pattern")
+        if pattern == "custom":
+            kind, path = binding.custom.kind, binding.custom.path
+        else:
+            kind, path = pattern or "", getattr(binding, pattern) if pattern else ""
+        if kind.upper() == route.http_method and path == route.template.source:
+            return index
+    return None
+
+
+def _field(message: Descriptor, path: FieldPath) -> FieldDescriptor:
+    field = message.fields_by_name[path[0]]
+    for name in path[1:]:
+        field = field.message_type.fields_by_name[name]
+    return field
+
+
+def _merge(components: dict, section: str, added: dict[str, Any]) -> None:
+    existing = components.setdefault(section, {})
+    for name, value in added.items():
+        if name in existing and existing[name] != value:
+            raise ValueError(f"components.{section}.{name} is already defined differently")
+        existing[name] = copy.deepcopy(value)
+
+
+def _short(service: str) -> str:
+    return service.rsplit(".", 1)[-1]
+
+
+def _summary(method: str) -> str:
+    """`GetPostcardImage` -> `Get postcard image`; an acronym keeps its case (`GetURL` -> `Get URL`)."""
+    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z0-9]+", method) or [method]
+    text = " ".join(w if len(w) > 1 and w.isupper() else w.lower() for w in words)
+    return text[:1].upper() + text[1:]
+
+
+def _description(route: Route) -> str:
+    grpc = f"{route.service}/{route.method.name}"
+    lines = [f"Calls the gRPC method `{grpc}` (`grpcurl HOST:PORT describe {route.service}.{route.method.name}`)."]
+    lines.append("Public: no token needed." if route.policy.public else "Needs a bearer JWT.")
+    if route.policy.idempotent:
+        lines.append("Idempotent: the gateway may retry it on another endpoint.")
+    if route.policy.timeout_seconds is not None:
+        lines.append(f"Deadline: {route.policy.timeout_seconds:g} s.")
+    if route.policy.fallback_cached_or_empty:
+        lines.append("When the service is unavailable: the caller's last good answer, else an empty one, "
+                     "flagged in a response header.")
+    return "\n\n".join(lines)
