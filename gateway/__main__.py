@@ -21,7 +21,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = Settings()  # type: ignore[call-arg]  # filled from the environment
     except ValidationError as exc:
-        sys.exit(f"gateway: invalid settings (GATEWAY_* environment variables):\n{exc}")
+        sys.exit(
+            f"gateway: invalid settings (GATEWAY_* environment variables):\n{exc}\n"
+            "At least GATEWAY_AUTH__JWKS_PATH (or GATEWAY_AUTH__JWKS_URL) and GATEWAY_UPSTREAMS are needed; "
+            "see docs/gateway.md. scripts/dev sets them for local development."
+        )
     if args.host:
         settings.http.host = args.host
     if args.port is not None:

@@ -6,6 +6,7 @@ message. Channels and the key set are opened in the lifespan.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -24,12 +25,15 @@ from .errors import GatewayError, error_response, grpc_code_for_http_status
 from .observability.request_id import RequestIdMiddleware
 from .pipeline import Pipeline
 from .policy.auth import JwtAuthenticator
+from .policy.jwks import JwksError
 from .routes.openapi import add_contract_routes
 from .routes.router import Router
 from .routes.table import import_contracts, load_routes
 from .settings import Settings
 from .transcode.plan import build_plan
 from .upstream.pool import UpstreamPool
+
+log = logging.getLogger(__name__)
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
@@ -45,7 +49,11 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            await authenticator.start()
+            try:
+                await authenticator.start()
+            except JwksError as exc:
+                log.error("cannot start: no usable JWT keys: %s", exc)
+                raise
             stack.push_async_callback(authenticator.close)
             for pool in pools.values():
                 await pool.start()
