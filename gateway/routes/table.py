@@ -19,8 +19,6 @@ from postcardapp.gateway.v1 import options_pb2
 
 from .template import PathTemplate, TemplateError, parse_template
 
-HTTP_METHODS = ("get", "put", "post", "delete", "patch")
-
 
 class RouteTableError(ValueError):
     """The contracts cannot be served: a bad annotation, an unknown service, a collision."""
