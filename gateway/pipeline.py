@@ -77,8 +77,9 @@ class Pipeline:
         body = None
         if plan.body:
             length = _content_length(request)
-            transcode_in.check_content_type(request.headers.get("content-type"), length)
             raw = await transcode_in.read_body(request.stream(), length, self.max_body_bytes)
+            # After the (bounded) read, so a chunked body, which declares no length, is checked too.
+            transcode_in.check_content_type(request.headers.get("content-type"), len(raw))
             body = transcode_in.parse_json(raw)
         return transcode_in.build_request(plan, path_values, request.query_params.multi_items(), body)
 

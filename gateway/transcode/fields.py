@@ -63,10 +63,12 @@ def _int_converter(field: FieldDescriptor) -> Converter:
     return convert
 
 
+_SPECIAL_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}  # proto3 JSON spellings
+
+
 def _float(text: str) -> float:
-    special = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-    if text in special:
-        return special[text]
+    if text in _SPECIAL_FLOATS:
+        return _SPECIAL_FLOATS[text]
     try:
         return float(text)
     except ValueError:

@@ -22,10 +22,10 @@ from .plan import RoutePlan
 _JSON_TYPES = ("application/json",)
 
 
-def check_content_type(content_type: str | None, content_length: int | None) -> None:
-    """Body routes take JSON only; a request without a body may omit the header."""
+def check_content_type(content_type: str | None, body_length: int) -> None:
+    """Body routes take JSON only; a request with an empty body may omit the header."""
     if content_type is None:
-        if content_length:
+        if body_length:
             raise _unsupported_media_type("missing")
         return
     media_type = content_type.split(";", 1)[0].strip().lower()

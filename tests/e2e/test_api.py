@@ -74,7 +74,8 @@ async def test_processing_then_failed_with_reason(system: System) -> None:
     token = await system.login()
     task_id = await system.create(token, theme=f"a {BLOCKED_WORD} theme")
     first = await system.http.get(f"/api/v1/postcards/status/{task_id}", headers=bearer(token))
-    assert first.json() in ({"status": "processing"}, first.json() | {"status": "failed"})
+    # Right after the 202 it is still processing, unless the worker was already quicker.
+    assert first.json() == {"status": "processing"} or first.json()["status"] == "failed", first.json()
     done = await system.wait_done(token, task_id)
     assert set(done) == {"status", "error"}
     assert done["status"] == "failed"

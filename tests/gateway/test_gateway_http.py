@@ -110,6 +110,16 @@ async def test_chunked_oversized_body_is_refused(client: httpx.AsyncClient) -> N
     assert response.status_code == 413
 
 
+async def test_chunked_body_without_content_type_is_refused(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"text": "hi"}'
+
+    response = await client.post("/test/v1/echo/1:shout", content=chunks())
+    assert "content-length" not in response.request.headers and "content-type" not in response.request.headers
+    assert response.status_code == 415
+    assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
+
+
 async def test_internal_messages_do_not_leak(client: httpx.AsyncClient) -> None:
     response = await client.get("/test/v1/echo/1", params={"text": "fail-internal"})
     assert response.status_code == 500

@@ -5,6 +5,7 @@ the descriptor pool, the same way a team's new service would be reached.
 """
 from __future__ import annotations
 
+import asyncio
 import importlib
 from typing import Any
 
@@ -33,8 +34,6 @@ async def start_echo_server() -> tuple[grpc.aio.Server, int]:
         if request.text == "fail-not-found":
             await context.abort(grpc.StatusCode.NOT_FOUND, "no such echo")
         if request.text == "slow":
-            import asyncio
-
             await asyncio.sleep(5)
         context.set_trailing_metadata((("cache-control", "no-store"), ("x-internal-secret", "s")))
         return echo_out(request=request)
