@@ -2,7 +2,9 @@
 
 The route table, the per-route plans and the OpenAPI document are built here,
 once, from the compiled contracts; a bad contract stops start-up with a clear
-message. Channels and the key set are opened in the lifespan.
+message. The key set and the upstream pools (channels, health watchers) are
+opened in the lifespan, which waits briefly for the endpoints' first health
+reports before the gateway reports ready.
 """
 from __future__ import annotations
 
@@ -22,16 +24,19 @@ from starlette.responses import Response
 
 from .boundary import ErrorBoundary
 from .errors import GatewayError, error_response, grpc_code_for_http_status
+from .lifecycle import Lifecycle
 from .observability.request_id import RequestIdMiddleware
-from .pipeline import Pipeline
+from .pipeline import Pipeline, PreparedRoute
 from .policy.auth import JwtAuthenticator
+from .policy.client_address import ClientAddress
 from .policy.jwks import JwksError
+from .policy.ratelimit import RateLimits
 from .routes.openapi import add_contract_routes
 from .routes.router import Router
-from .routes.table import import_contracts, load_routes
+from .routes.table import RouteTableError, import_contracts, load_routes, rpc_catalog
 from .settings import Settings
 from .transcode.plan import build_plan
-from .upstream.pool import UpstreamPool
+from .upstream.client import Upstream
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +45,28 @@ ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 def create_app(settings: Settings) -> FastAPI:
     import_contracts(settings.contracts.modules)
-    routes = load_routes(settings.upstreams)
-    plans = {route: build_plan(route) for route in routes}
-    pools = {name: UpstreamPool(name, upstream) for name, upstream in settings.upstreams.items()}
+    catalog = rpc_catalog(settings.upstreams)
+    routes = load_routes(catalog)
+    limits = RateLimits(settings.rate_limit)
+    # A method of a configured service that does not exist is a typo; other services may simply not be served here.
+    unknown = {name for name in limits.configured_methods()
+               if name.rpartition(".")[0] in settings.upstreams and name not in catalog}
+    if unknown:
+        raise RouteTableError(f"GATEWAY_RATE_LIMIT__ROUTES names methods not in the contracts: {sorted(unknown)}")
+    prepared = {route: PreparedRoute(route, build_plan(route), limits.for_method(route.name)) for route in routes}
+    upstream = Upstream(settings.upstreams, settings.fallback)
     authenticator = JwtAuthenticator(settings.auth)
-    pipeline = Pipeline(Router(routes), plans, pools, authenticator, settings.http.max_body_bytes)
+    lifecycle = Lifecycle()
+    pipeline = Pipeline(
+        Router(routes),
+        prepared,
+        upstream,
+        authenticator,
+        limits,
+        ClientAddress(settings.rate_limit.trusted_proxies),
+        lifecycle,
+        settings.http.max_body_bytes,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -55,9 +77,11 @@ def create_app(settings: Settings) -> FastAPI:
                 log.error("cannot start: no usable JWT keys: %s", exc)
                 raise
             stack.push_async_callback(authenticator.close)
-            for pool in pools.values():
-                await pool.start()
-                stack.push_async_callback(pool.close)
+            stack.push_async_callback(limits.close)
+            await upstream.start(settings.startup_wait_seconds)
+            stack.push_async_callback(upstream.close)
+            stack.callback(lifecycle.stopped)
+            lifecycle.ready()
             yield
 
     app = FastAPI(
@@ -78,8 +102,9 @@ def create_app(settings: Settings) -> FastAPI:
             ),
         ],
     )
-    app.state.settings = settings
-    app.state.pipeline = pipeline
+    # Read by the server runner (drain on SIGTERM), the health endpoints and tests.
+    app.state.lifecycle = lifecycle
+    app.state.upstream = upstream
     _install_error_handlers(app)
     # Contract routes are matched by our own router (literal segments beat variables, exact 405s).
     # As the default of FastAPI's router it sees only requests no hand-written route claims, so

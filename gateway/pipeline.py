@@ -1,79 +1,124 @@
 """A request's way through the gateway, one named stage after another.
 
-    route -> authenticate -> transcode in -> call upstream -> transcode out
+    route -> authenticate -> limit -> transcode in -> call upstream -> render
 
-Any stage may raise GatewayError; it leaves through errors.error_response with
-the common error shape. Everything a stage needs per route was computed at
-start-up (RoutePlan); the stages only do per-request work.
+`call upstream` is the upstream layer (`upstream/client.py`): pick a healthy
+endpoint, its breaker, the deadline, retries where safe, and the contract's
+fallback. Any stage may raise GatewayError; it leaves through
+errors.error_response with the common error shape. Everything a stage needs
+per route was computed at start-up (`PreparedRoute`); the stages only do
+per-request work.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 import grpc
+from google.protobuf.message import Message
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .errors import GatewayError, error_response
+from .lifecycle import Lifecycle
 from .policy.auth import AuthError, JwtAuthenticator, Principal
+from .policy.client_address import ClientAddress
+from .policy.ratelimit import RateLimits, RouteLimits
 from .routes.router import PathValues, Router
 from .routes.table import Route
 from .transcode import request as transcode_in
-from .transcode.headers import USER_ID_METADATA, request_metadata, response_headers
+from .transcode.context import call_context
 from .transcode.plan import RoutePlan
 from .transcode.response import render
-from .upstream.pool import Metadata, UpstreamPool
+from .upstream.call import CallContext, Reply
+from .upstream.client import Upstream
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedRoute:
+    """Everything per route that the stages need, computed once at start-up."""
+
+    route: Route
+    plan: RoutePlan
+    limits: RouteLimits
 
 
 class Pipeline:
     def __init__(
         self,
         router: Router,
-        plans: Mapping[Route, RoutePlan],
-        pools: Mapping[str, UpstreamPool],
+        prepared: Mapping[Route, PreparedRoute],
+        upstream: Upstream,
         authenticator: JwtAuthenticator,
+        limits: RateLimits,
+        client_address: ClientAddress,
+        lifecycle: Lifecycle,
         max_body_bytes: int,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.router = router
-        self.plans = plans
-        self.pools = pools
+        self.prepared = prepared
+        self.upstream = upstream
         self.authenticator = authenticator
+        self.limits = limits
+        self.client_address = client_address
+        self.lifecycle = lifecycle
         self.max_body_bytes = max_body_bytes
+        self.clock = clock
 
     async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1000})
             return
         response = await self.handle(Request(scope, receive))
+        if self.lifecycle.draining:
+            response.headers["connection"] = "close"  # reconnect to a replica that is not going away
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
         try:
-            plan, path_values = self.route(request)
-            principal = await self.authenticate(plan, request)
-            message = await self.transcode_in(plan, request, path_values)
-            response, response_metadata = await self.call_upstream(plan, request, message, principal)
-            return render(plan, response, response_headers(response_metadata))
+            prepared, path_values = self.route(request)
+            principal = await self.authenticate(prepared, request)
+            await self.limit(prepared, request, principal)
+            message, context = await self.transcode_in(prepared, request, path_values, principal)
+            reply = await self.call_upstream(prepared, message, context)
+            return render(prepared.plan, reply)
         except GatewayError as error:
             return error_response(error)
 
-    def route(self, request: Request) -> tuple[RoutePlan, PathValues]:
+    def route(self, request: Request) -> tuple[PreparedRoute, PathValues]:
         raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
         route, values = self.router.match(request.method, raw_path.decode("latin-1"))
-        return self.plans[route], values
+        return self.prepared[route], values
 
-    async def authenticate(self, plan: RoutePlan, request: Request) -> Principal | None:
-        if plan.route.policy.public:
+    async def authenticate(self, prepared: PreparedRoute, request: Request) -> Principal | None:
+        if prepared.route.policy.public:
             return None
+
+        async def failures_left() -> None:  # only for tokens not already verified
+            await self.limits.check_auth_failures(self.client_address.of(request.scope))
+
         try:
-            return await self.authenticator.authenticate(request.headers.get("authorization"))
+            return await self.authenticator.authenticate(request.headers.get("authorization"), failures_left)
         except AuthError as exc:
+            if not exc.missing:
+                await self.limits.record_auth_failure(self.client_address.of(request.scope))
             raise GatewayError(
                 grpc.StatusCode.UNAUTHENTICATED, exc.message, headers={"WWW-Authenticate": exc.www_authenticate}
             ) from None
 
-    async def transcode_in(self, plan: RoutePlan, request: Request, path_values: PathValues) -> object:
+    async def limit(self, prepared: PreparedRoute, request: Request, principal: Principal | None) -> None:
+        if self.limits.enabled:
+            caller = f"user:{principal.subject}" if principal else f"ip:{self.client_address.of(request.scope)}"
+            await self.limits.check(prepared.limits, caller)
+
+    async def transcode_in(
+        self, prepared: PreparedRoute, request: Request, path_values: PathValues, principal: Principal | None
+    ) -> tuple[Message, CallContext]:
+        plan = prepared.plan
+        context = call_context(request.headers, principal, self.clock())
         body = None
         if plan.body:
             length = _content_length(request)
@@ -81,16 +126,10 @@ class Pipeline:
             # After the (bounded) read, so a chunked body, which declares no length, is checked too.
             transcode_in.check_content_type(request.headers.get("content-type"), len(raw))
             body = transcode_in.parse_json(raw)
-        return transcode_in.build_request(plan, path_values, request.query_params.multi_items(), body)
+        return transcode_in.build_request(plan, path_values, request.query_params.multi_items(), body), context
 
-    async def call_upstream(
-        self, plan: RoutePlan, request: Request, message: object, principal: Principal | None
-    ) -> tuple[object, Metadata]:
-        metadata: Metadata = list(request_metadata(request.headers.items()))
-        if principal is not None:
-            metadata.append((USER_ID_METADATA, principal.subject))
-        pool = self.pools[plan.route.service]
-        return await pool.call(plan, message, metadata, plan.route.policy.timeout_seconds)  # type: ignore[arg-type]
+    async def call_upstream(self, prepared: PreparedRoute, message: Message, context: CallContext) -> Reply:
+        return await self.upstream.call(prepared.route.rpc, message, context)
 
 
 def _content_length(request: Request) -> int | None:

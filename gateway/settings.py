@@ -8,8 +8,11 @@ the environment at import time.
 """
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
+from typing import Literal
 
+from limits import parse_many
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,7 +27,10 @@ class HttpSettings(BaseModel):
     max_body_bytes: int = Field(64 * 1024, gt=0)
     # CORS: browser origins allowed to call the API; none by default.
     cors_origins: list[str] = []
-    # Seconds to let in-flight requests finish on SIGTERM.
+    # After SIGTERM: readiness turns DOWN at once and new requests are still served for this long (so that load
+    # balancers notice first) ...
+    drain_seconds: float = Field(5.0, ge=0)
+    # ... then the listener closes and in-flight requests get this long to finish.
     shutdown_grace_seconds: float = Field(10.0, ge=0)
 
 
@@ -58,13 +64,128 @@ class AuthSettings(BaseModel):
         return self
 
 
-class UpstreamSettings(BaseModel):
-    """One backend gRPC service: where it runs and how long a call may take."""
+class HealthCheckSettings(BaseModel):
+    """How the gateway follows each endpoint's grpc.health.v1 status."""
 
-    # host:port of each endpoint (one long-lived channel each).
-    endpoints: list[str] = Field(min_length=1)
-    # Deadline of a call when the contract's policy sets none.
+    # The service name asked about; None means the upstream's own full service name ("" is the whole server).
+    service_name: str | None = None
+    # A broken Watch stream is reopened after a jittered, doubling delay between these bounds; the same bounds
+    # cap gRPC's own reconnect backoff, so a restarted endpoint is seen again within `reconnect_max_seconds`.
+    reconnect_initial_seconds: float = Field(0.1, gt=0)
+    reconnect_max_seconds: float = Field(5.0, gt=0)
+    # Only for servers without Watch (UNIMPLEMENTED): how often to poll Check, and its deadline.
+    check_interval_seconds: float = Field(5.0, gt=0)
+    check_timeout_seconds: float = Field(1.0, gt=0)
+
+
+class BreakerSettings(BaseModel):
+    """The circuit breaker around each endpoint channel (pybreaker, state in this process)."""
+
+    # Consecutive backend faults (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED, INTERNAL, UNKNOWN) that open it.
+    failure_threshold: int = Field(5, ge=1)
+    # How long it stays open before one probe call may go through (half-open).
+    reset_timeout_seconds: float = Field(10.0, gt=0)
+
+
+class RetrySettings(BaseModel):
+    """Retries of idempotent calls (and creates with an Idempotency-Key) on another endpoint."""
+
+    # Tries in all, the first included; 1 disables retries. Never more than the number of endpoints.
+    max_attempts: int = Field(3, ge=1, le=10)
+    # Deadline of one try (within the call's deadline); None gives each try what is left of the deadline.
+    # A try cut by it is retried like UNAVAILABLE.
+    per_try_timeout_seconds: float | None = Field(None, gt=0)
+    # Full-jitter exponential backoff before a retry: uniform(0, min(max, base * 2**retry)).
+    backoff_base_seconds: float = Field(0.025, ge=0)
+    backoff_max_seconds: float = Field(0.25, ge=0)
+    # Retry budget: retries may be at most this fraction of the calls of the last `budget_window_seconds` ...
+    budget_ratio: float = Field(0.2, ge=0, le=1)
+    budget_window_seconds: float = Field(10.0, gt=0)
+    # ... plus this many per second, so that a quiet service can still retry.
+    budget_min_per_second: float = Field(1.0, ge=0)
+
+
+class UpstreamSettings(BaseModel):
+    """One backend gRPC service: where its endpoints are, and how calls to them are protected."""
+
+    # host:port of each endpoint (one long-lived channel each) ...
+    endpoints: list[str] = []
+    # ... or a DNS name "host:port" re-resolved every `dns_refresh_seconds` to all its addresses
+    # (a Kubernetes headless service).
+    dns: str | None = None
+    dns_refresh_seconds: float = Field(10.0, gt=0)
+    # Deadline of a call when the contract's policy sets none. A client's grpc-timeout header may shorten a
+    # deadline, never lengthen it.
     timeout_seconds: float = Field(5.0, gt=0)
+    # Retry-After (seconds) of a 503 when no endpoint is eligible for a reason other than an open breaker.
+    retry_after_seconds: int = Field(1, ge=1)
+    health: HealthCheckSettings = HealthCheckSettings()
+    breaker: BreakerSettings = BreakerSettings()
+    retry: RetrySettings = RetrySettings()
+
+    @model_validator(mode="after")
+    def _one_endpoint_source(self) -> UpstreamSettings:
+        if bool(self.endpoints) == (self.dns is not None):
+            raise ValueError('set exactly one of "endpoints" (a list of host:port) and "dns" (one host:port)')
+        if self.dns is not None and not _has_port(self.dns):
+            raise ValueError(f'"dns" must be host:port, got {self.dns!r}')
+        return self
+
+
+def _has_port(target: str) -> bool:
+    host, _, port = target.rpartition(":")
+    return bool(host) and port.isdigit()
+
+
+class FallbackSettings(BaseModel):
+    """The last-good-answer cache of routes whose contract declares FALLBACK_CACHED_OR_EMPTY."""
+
+    # How long an answer may be served in place of a failing upstream.
+    ttl_seconds: float = Field(300.0, gt=0)
+    # Bounds of the cache (least recently used first out): entries, and their total protobuf size.
+    max_entries: int = Field(10_000, ge=0)
+    max_bytes: int = Field(64 * 1024 * 1024, ge=0)
+
+
+class RateLimitSettings(BaseModel):
+    """Per-caller rate limits (the `limits` library, asyncio API). Limits are strings such as "10/second;100/minute".
+
+    The caller is the authenticated user, else the client IP.
+    """
+
+    enabled: bool = True
+    # "memory://" (this process only), or "async+redis://host:6379/0" so that several gateway processes share limits.
+    storage_uri: str = "memory://"
+    strategy: Literal["moving-window", "fixed-window", "sliding-window-counter"] = "moving-window"
+    # Every route not named in `routes`.
+    default: str = "20/second;600/minute"
+    # By full gRPC method name, e.g. {"postcardapp.user.v1.UserService.Login": "10/minute"}.
+    routes: dict[str, str] = {
+        "postcardapp.user.v1.UserService.Login": "10/minute;100/hour",
+        "postcardapp.postcard.v1.PostcardService.CreatePostcard": "10/minute;100/hour",
+    }
+    # Failed authentications per client IP (token guessing); beyond it, tokens not already verified get 429.
+    auth_failures: str = "20/minute"
+    # Peers whose X-Forwarded-For is believed (IPs or CIDR networks); the client is the rightmost untrusted address.
+    trusted_proxies: list[str] = []
+    # When the storage fails (Redis down): True lets requests through (logged, re-tried after `storage_retry_seconds`).
+    fail_open: bool = True
+    storage_retry_seconds: float = Field(5.0, gt=0)
+    # Socket timeouts of the Redis client, so that a hung Redis cannot hold requests.
+    storage_timeout_seconds: float = Field(0.25, gt=0)
+
+    @model_validator(mode="after")
+    def _valid_limits(self) -> RateLimitSettings:
+        for where, value in [("default", self.default), ("auth_failures", self.auth_failures),
+                             *(("routes." + name, value) for name, value in self.routes.items())]:
+            try:
+                if not parse_many(value):
+                    raise ValueError
+            except ValueError:
+                raise ValueError(f"rate limit {where}: {value!r} is not like '10/second;100/minute'") from None
+        for proxy in self.trusted_proxies:
+            ipaddress.ip_network(proxy, strict=False)  # ValueError names the bad entry
+        return self
 
 
 class ContractSettings(BaseModel):
@@ -85,4 +206,8 @@ class Settings(BaseSettings):
     contracts: ContractSettings = ContractSettings()
     # Keyed by full gRPC service name; only these services get routes.
     upstreams: dict[str, UpstreamSettings]
+    fallback: FallbackSettings = FallbackSettings()
+    rate_limit: RateLimitSettings = RateLimitSettings()
+    # At start-up, wait at most this long for every endpoint's first health report before reporting ready.
+    startup_wait_seconds: float = Field(3.0, ge=0)
     log_level: str = "INFO"

@@ -24,7 +24,7 @@ import math
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,8 +165,14 @@ class JwtAuthenticator:
         self._started = False
         await self.keys.close()
 
-    async def authenticate(self, authorization: str | None) -> Principal:
-        """The caller of a request with this Authorization header value; raises AuthError."""
+    async def authenticate(
+        self, authorization: str | None, before_verify: Callable[[], Awaitable[None]] | None = None
+    ) -> Principal:
+        """The caller of a request with this Authorization header value; raises AuthError.
+
+        `before_verify` is awaited before a token that is not in the cache is verified (a rate
+        limit on failed attempts may refuse it there); cached tokens skip it.
+        """
         if not self._started:
             raise RuntimeError("JwtAuthenticator.authenticate() before start()")
         token = _bearer_token(authorization)
@@ -178,6 +184,8 @@ class JwtAuthenticator:
                 self.stats.cache_hits += 1
                 return principal
             self._cache.discard(token)
+        if before_verify is not None:
+            await before_verify()
         principal, kid = await self._verify(token)
         self._cache.put(token, principal, kid, self._clock())
         return principal

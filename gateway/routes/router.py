@@ -1,9 +1,10 @@
 """Request routing: an HTTP method and raw path -> the route and its path variables.
 
-Routes arrive sorted most specific first (`load_routes`), so the first
-template that matches wins: `/api/v1/postcards/me` is tried before
-`/api/v1/postcards/{postcard_id}` whatever the order of declaration. A path
-that some route matches under another method is a 405 with `Allow`.
+The router orders the routes itself, most specific first (literal segments
+before variables, segment by segment), so the first template that matches
+wins: `/api/v1/postcards/me` is tried before `/api/v1/postcards/{postcard_id}`
+whatever the order the routes were given in. A path that some route matches
+under another method is a 405 with `Allow`.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ PathValues = dict[tuple[str, ...], str]
 
 class Router:
     def __init__(self, routes: Sequence[Route]) -> None:
-        self._routes = list(routes)
+        # A stable sort: routes of equal precedence keep their given order (collisions are refused earlier).
+        self._routes = sorted(routes, key=lambda route: route.template.precedence)
         by_method: dict[str, list[Route]] = defaultdict(list)
         for route in self._routes:
             by_method[route.http_method].append(route)

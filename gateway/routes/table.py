@@ -12,11 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from google.api import annotations_pb2, http_pb2
-from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 
-from postcardapp.gateway.v1 import options_pb2
-
+from ..upstream.rpc import MethodPolicy, Rpc, RpcCatalog
 from .template import PathTemplate, TemplateError, parse_template
 
 
@@ -25,35 +23,34 @@ class RouteTableError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Policy:
-    """Our gateway option (postcardapp.gateway.v1.policy), with defaults applied."""
-
-    public: bool
-    success_status: int
-    timeout_seconds: float | None
-    idempotent: bool
-    fallback_cached_or_empty: bool
-
-
-@dataclass(frozen=True, slots=True)
 class Route:
-    """One HTTP binding of one RPC."""
+    """One HTTP binding of one RPC: the handle the upstream layer calls, and how HTTP maps onto it."""
 
-    service: str  # full service name, the key of its upstream
-    method: MethodDescriptor
+    rpc: Rpc
     http_method: str  # upper case
     template: PathTemplate
     body: str  # "" (no body), "*" (whole message) or a top-level field name
     response_body: str  # "" (whole message) or a top-level field name
-    policy: Policy
+
+    @property
+    def service(self) -> str:
+        return self.rpc.service
+
+    @property
+    def method(self) -> MethodDescriptor:
+        return self.rpc.descriptor
+
+    @property
+    def policy(self) -> MethodPolicy:
+        return self.rpc.policy
 
     @property
     def grpc_path(self) -> str:
-        return f"/{self.service}/{self.method.name}"
+        return self.rpc.path
 
     @property
     def name(self) -> str:
-        return f"{self.service}.{self.method.name}"
+        return self.rpc.full_name
 
 
 def import_contracts(modules: Iterable[str]) -> None:
@@ -65,45 +62,48 @@ def import_contracts(modules: Iterable[str]) -> None:
             raise RouteTableError(f"cannot import contract module {module!r}: {exc}") from exc
 
 
-def load_routes(service_names: Iterable[str]) -> list[Route]:
-    """All routes of the named services, checked and sorted most specific first.
+def rpc_catalog(service_names: Iterable[str]) -> RpcCatalog:
+    """The RPC handles of the named services; RouteTableError for a service not in the contracts."""
+    try:
+        return RpcCatalog(service_names)
+    except KeyError as exc:
+        raise RouteTableError(f"service {exc.args[0]!r} is not in the imported contracts") from None
 
-    Raises RouteTableError for an unknown service, a malformed template, a
-    body/response_body naming no field, a variable bound to no scalar field, or
-    two bindings that collide exactly.
+
+def load_routes(catalog: RpcCatalog) -> list[Route]:
+    """All routes of the catalog's methods, checked (the router orders them itself).
+
+    Raises RouteTableError for a malformed template, a body/response_body
+    naming no field, a variable bound to no scalar field, a streaming RPC with
+    an HTTP binding, or two bindings that collide exactly.
     """
-    pool = descriptor_pool.Default()
     routes: list[Route] = []
-    for name in service_names:
-        try:
-            service = pool.FindServiceByName(name)
-        except KeyError as exc:
-            raise RouteTableError(f"service {name!r} is not in the imported contracts") from exc
+    for service in catalog.services:
         for method in service.methods:
-            routes.extend(_method_routes(name, method))
+            routes.extend(_method_routes(catalog, service.full_name, method))
     _check_collisions(routes)
-    routes.sort(key=lambda r: r.template.precedence)
     return routes
 
 
-def _method_routes(service: str, method: MethodDescriptor) -> list[Route]:
+def _method_routes(catalog: RpcCatalog, service: str, method: MethodDescriptor) -> list[Route]:
     options = method.GetOptions()
     if not options.HasExtension(annotations_pb2.http):
         return []
     if method.client_streaming or method.server_streaming:
         raise RouteTableError(f"{service}.{method.name}: streaming RPCs cannot be exposed over REST")
-    policy = _policy(options)
+    rpc = catalog[f"{service}.{method.name}"]
     rule = options.Extensions[annotations_pb2.http]
     routes = []
     for binding in [rule, *rule.additional_bindings]:
         where = f"{service}.{method.name}"
         if binding.additional_bindings and binding is not rule:
             raise RouteTableError(f"{where}: additional_bindings cannot nest")
-        routes.append(_route(service, method, binding, policy, where))
+        routes.append(_route(rpc, binding, where))
     return routes
 
 
-def _route(service: str, method: MethodDescriptor, rule: http_pb2.HttpRule, policy: Policy, where: str) -> Route:
+def _route(rpc: Rpc, rule: http_pb2.HttpRule, where: str) -> Route:
+    method = rpc.descriptor
     pattern = rule.WhichOneof("pattern")
     if pattern is None:
         raise RouteTableError(f"{where}: google.api.http has no method and path")
@@ -125,20 +125,7 @@ def _route(service: str, method: MethodDescriptor, rule: http_pb2.HttpRule, poli
         raise RouteTableError(f"{where}: {http_method} cannot have a body")
     if rule.response_body:
         _resolve(method.output_type, (rule.response_body,), where)
-    return Route(service, method, http_method, template, rule.body, rule.response_body, policy)
-
-
-def _policy(options: object) -> Policy:
-    policy = options.Extensions[options_pb2.policy]  # type: ignore[attr-defined]
-    timeout = policy.timeout.ToTimedelta().total_seconds() if policy.HasField("timeout") else None
-    return Policy(
-        # ACCESS_UNSPECIFIED is authenticated: a forgotten option never opens a route.
-        public=policy.access == options_pb2.ACCESS_PUBLIC,
-        success_status=policy.success_status or 200,
-        timeout_seconds=timeout,
-        idempotent=policy.idempotent,
-        fallback_cached_or_empty=policy.fallback == options_pb2.FALLBACK_CACHED_OR_EMPTY,
-    )
+    return Route(rpc, http_method, template, rule.body, rule.response_body)
 
 
 def _resolve(message: Descriptor, field_path: tuple[str, ...], where: str) -> FieldDescriptor:

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+USER_ID_METADATA = "x-user-id"
+IDEMPOTENCY_KEY = "idempotency-key"
+
 # HTTP request header -> gRPC request metadata (names are lower case on both sides).
 _REQUEST_HEADERS = frozenset(
     {
@@ -14,7 +17,7 @@ _REQUEST_HEADERS = frozenset(
         "x-request-id",
         "traceparent",
         "tracestate",
-        "idempotency-key",
+        IDEMPOTENCY_KEY,
         "accept-language",
     }
 )
@@ -23,7 +26,6 @@ _RESPONSE_METADATA = frozenset({"cache-control", "content-language", "etag", "la
 # Longer values are dropped rather than forwarded: metadata is not a place for payloads.
 _MAX_VALUE_LENGTH = 8192
 
-USER_ID_METADATA = "x-user-id"
 
 
 def request_metadata(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
@@ -52,8 +51,8 @@ def build_plan(route: Route) -> RoutePlan:
     output = method.output_type
     return RoutePlan(
         route=route,
-        request_class=message_factory.GetMessageClass(method.input_type),
-        response_class=message_factory.GetMessageClass(output),
+        request_class=route.rpc.request_class,
+        response_class=route.rpc.response_class,
         path_setters=path_setters,
         query_setters=query_setters,
         body=route.body,

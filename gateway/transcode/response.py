@@ -16,7 +16,11 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from starlette.responses import Response
 
+from ..upstream.call import Reply
+from .headers import response_headers
 from .plan import RoutePlan
+
+FALLBACK_HEADER = "X-Fallback"
 
 
 def to_json_value(plan: RoutePlan, message: Message) -> Any:
@@ -44,7 +48,12 @@ def _unpopulated(field: FieldDescriptor) -> Any:
     return field.default_value
 
 
-def render(plan: RoutePlan, message: Message, headers: Mapping[str, str]) -> Response:
+def render(plan: RoutePlan, reply: Reply) -> Response:
+    """The HTTP response of an upstream reply: allowed response metadata as headers, X-Fallback when one answered."""
+    message = reply.message
+    headers = response_headers(reply.metadata)
+    if reply.fallback is not None:
+        headers[FALLBACK_HEADER] = reply.fallback
     if plan.response_is_http_body:
         return Response(
             message.data,  # type: ignore[attr-defined]

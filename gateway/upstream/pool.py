@@ -1,93 +1,214 @@
-"""Per-service upstream pools: one long-lived grpc.aio channel per endpoint.
+"""A service's pool of endpoints, and one call through it: pick -> breaker -> call with deadline -> retry.
 
-`call` picks an endpoint, makes the unary call with a deadline and metadata,
-and returns the response with its header and trailer metadata. gRPC failures
-become GatewayErrors through errors.py. Picking is round-robin over the
-endpoints; the multicallable of each (endpoint, method) is made once.
+    endpoint = pick(eligible endpoints not yet tried)     # picker.py: SERVING, breaker not open, P2C
+    probe = endpoint.breaker.admit()                      # breaker.py
+    response = await call(timeout=per-try or remaining deadline, metadata)
+    breaker.record(...)                                   # only backend faults count
+    on UNAVAILABLE (or a per-try cut) of a call safe to repeat: back off, retry on another endpoint, within budget
+
+No eligible endpoint is a 503 at once (with Retry-After), never a connect
+timeout waited out. gRPC failures leave as GatewayErrors through errors.py.
 """
 from __future__ import annotations
 
-import itertools
+import asyncio
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+import random
+import time
+from collections.abc import Callable
 
 import grpc
 from google.protobuf.message import Message
 
 from ..errors import GatewayError, from_rpc_error
 from ..settings import UpstreamSettings
-from ..transcode.plan import RoutePlan
+from .breaker import BACKEND_FAULTS, StateListener, ceil_seconds
+from .call import CallContext, Reply
+from .deadline import Deadline
+from .discovery import Resolver, resolve_all, split_host_port
+from .endpoint import Endpoint
+from .health import Status
+from .picker import pick
+from .retry import RETRYABLE, RetryBudget, backoff_delay
+from .rpc import Rpc
 
 log = logging.getLogger(__name__)
 
-_CHANNEL_OPTIONS = [
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.http2.max_pings_without_data", 0),
-    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
-]
-
-Metadata = list[tuple[str, str | bytes]]
+HealthListener = Callable[[Endpoint, Status], None]
 
 
-@dataclass
-class Endpoint:
-    target: str
-    channel: grpc.aio.Channel
-    _calls: dict[str, grpc.aio.UnaryUnaryMultiCallable] = field(default_factory=dict)
-
-    def multicallable(self, plan: RoutePlan) -> grpc.aio.UnaryUnaryMultiCallable:
-        path = plan.route.grpc_path
-        call = self._calls.get(path)
-        if call is None:
-            call = self.channel.unary_unary(
-                path,
-                request_serializer=plan.request_class.SerializeToString,
-                response_deserializer=plan.response_class.FromString,
-            )
-            self._calls[path] = call
-        return call
+class _TryFailed(Exception):
+    def __init__(self, error: GatewayError, retryable: bool) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.retryable = retryable
 
 
-class UpstreamPool:
-    def __init__(self, service: str, settings: UpstreamSettings) -> None:
+class ServicePool:
+    def __init__(
+        self,
+        service: str,
+        settings: UpstreamSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        resolver: Resolver = resolve_all,
+        breaker_listeners: list[StateListener] | None = None,
+        health_listeners: list[HealthListener] | None = None,
+    ) -> None:
         self.service = service
         self.settings = settings
         self.endpoints: list[Endpoint] = []
-        self._next: itertools.cycle[Endpoint] | None = None
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._resolver = resolver
+        self._breaker_listeners = breaker_listeners or []
+        self._health_listeners = health_listeners or []
+        self._budget = RetryBudget(settings.retry, clock)
+        self._refresh: asyncio.Task[None] | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    # -- life cycle ---------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Open one channel per endpoint (connections are made lazily by gRPC)."""
-        self.endpoints = [
-            Endpoint(target, grpc.aio.insecure_channel(target, options=_CHANNEL_OPTIONS))
-            for target in self.settings.endpoints
-        ]
-        self._next = itertools.cycle(self.endpoints)
+        """Open a channel and a health watcher per endpoint; with `dns`, resolve now and keep re-resolving."""
+        if self.settings.dns is None:
+            self._update(self.settings.endpoints)
+            return
+        host, port = split_host_port(self.settings.dns)
+        try:
+            self._update(await self._resolver(host, port))
+        except OSError as exc:
+            log.warning("cannot resolve upstream", extra={"service": self.service, "dns": self.settings.dns,
+                                                          "error": str(exc)})
+        self._refresh = asyncio.create_task(self._keep_resolving(host, port), name=f"dns {self.settings.dns}")
+
+    async def wait_reported(self) -> None:
+        """Until every endpoint has had its first health report (bound it with a timeout)."""
+        await asyncio.gather(*(endpoint.health.reported.wait() for endpoint in self.endpoints))
 
     async def close(self) -> None:
-        for endpoint in self.endpoints:
-            await endpoint.channel.close()
-        self.endpoints = []
-        self._next = None
+        if self._refresh is not None:
+            self._refresh.cancel()
+            await asyncio.gather(self._refresh, return_exceptions=True)
+        endpoints, self.endpoints = self.endpoints, []
+        await asyncio.gather(*(endpoint.close() for endpoint in endpoints), *self._retiring)
 
-    def pick(self) -> Endpoint:
-        if self._next is None:
-            raise GatewayError(grpc.StatusCode.UNAVAILABLE, f"{self.service} has no endpoints")
-        return next(self._next)
+    async def _keep_resolving(self, host: str, port: int) -> None:
+        while True:
+            await asyncio.sleep(self.settings.dns_refresh_seconds)
+            try:
+                self._update(await self._resolver(host, port))
+            except OSError as exc:
+                log.warning("cannot re-resolve upstream; keeping its endpoints",
+                            extra={"service": self.service, "dns": self.settings.dns, "error": str(exc)})
 
-    async def call(
-        self, plan: RoutePlan, request: Message, metadata: Metadata, deadline_seconds: float | None
-    ) -> tuple[Any, Metadata]:
-        """Call the method of `plan` on one endpoint; returns (response, response metadata)."""
-        endpoint = self.pick()
-        call = endpoint.multicallable(plan)(
-            request, metadata=metadata, timeout=deadline_seconds or self.settings.timeout_seconds
-        )
+    def _update(self, targets: list[str]) -> None:
+        """Add endpoints for new targets; retire (no new calls, in-flight ones finish) those gone."""
+        current = {endpoint.target: endpoint for endpoint in self.endpoints}
+        wanted = list(dict.fromkeys(targets))
+        for gone in set(current) - set(wanted):
+            endpoint = current.pop(gone)
+            task = asyncio.create_task(endpoint.close(grace=self.settings.timeout_seconds))
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        for target in wanted:
+            if target not in current:
+                current[target] = self._open(target)
+        if set(current) != {endpoint.target for endpoint in self.endpoints}:
+            log.info("upstream endpoints", extra={"service": self.service, "endpoints": sorted(current)})
+        self.endpoints = [current[target] for target in wanted]
+
+    def _open(self, target: str) -> Endpoint:
+        def on_health(endpoint: Endpoint, status: Status) -> None:
+            for listener in self._health_listeners:
+                listener(endpoint, status)
+
+        endpoint = Endpoint(target, self.service, self.settings, clock=self._clock,
+                            breaker_listeners=self._breaker_listeners, on_health_change=on_health)
+        endpoint.start()
+        return endpoint
+
+    # -- calls --------------------------------------------------------------------------------------------
+
+    async def call(self, rpc: Rpc, request: Message, context: CallContext) -> Reply:
+        """Call `rpc` on an eligible endpoint, retrying where safe; GatewayError on failure."""
+        timeout = rpc.policy.timeout_seconds or self.settings.timeout_seconds
+        deadline = Deadline.for_call(self._clock(), timeout, context.client_deadline)
+        repeatable = rpc.policy.idempotent or context.idempotency_key
+        retry = self.settings.retry
+        self._budget.record_call()
+        tried: list[Endpoint] = []
+        endpoint = pick(self.endpoints, tried, self._rng)
+        if endpoint is None:
+            raise self._no_endpoint()
+        while True:
+            tried.append(endpoint)
+            try:
+                return await self._try(endpoint, rpc, request, context, deadline)
+            except _TryFailed as failure:
+                if not (repeatable and failure.retryable and len(tried) < retry.max_attempts):
+                    raise failure.error from None
+                if pick(self.endpoints, tried, self._rng) is None or not self._budget.try_spend():
+                    raise failure.error from None
+                delay = backoff_delay(retry, len(tried), self._rng)
+                if delay >= deadline.remaining(self._clock()):
+                    raise failure.error from None
+                await asyncio.sleep(delay)
+                # Health and breakers may have changed while backing off: pick again.
+                next_endpoint = pick(self.endpoints, tried, self._rng)
+                if next_endpoint is None:
+                    raise failure.error from None
+                endpoint = next_endpoint
+
+    async def _try(
+        self, endpoint: Endpoint, rpc: Rpc, request: Message, context: CallContext, deadline: Deadline
+    ) -> Reply:
+        remaining = deadline.remaining(self._clock())
+        if remaining <= 0:
+            raise _TryFailed(GatewayError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"), retryable=False)
+        per_try = self.settings.retry.per_try_timeout_seconds
+        cut_short = per_try is not None and per_try < remaining
+        probe = endpoint.breaker.admit()  # the picker saw it admit calls, and nothing awaited since
+        endpoint.in_flight += 1
         try:
+            call = endpoint.multicallable(rpc)(
+                request, metadata=context.metadata, timeout=per_try if cut_short else remaining
+            )
             response = await call
             initial = await call.initial_metadata()
             trailing = await call.trailing_metadata()
-        except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from None
-        return response, [*(initial or ()), *(trailing or ())]
+        except grpc.aio.AioRpcError as error:
+            code = error.code()
+            if code == grpc.StatusCode.CANCELLED:
+                endpoint.breaker.release(probe)
+            else:
+                # A deadline the client chose (grpc-timeout) running out is not the backend's fault.
+                client_cut = code == grpc.StatusCode.DEADLINE_EXCEEDED and deadline.set_by_client and not cut_short
+                endpoint.breaker.record(probe, fault=code in BACKEND_FAULTS and not client_cut)
+            retryable = code in RETRYABLE or (code == grpc.StatusCode.DEADLINE_EXCEEDED and cut_short)
+            raise _TryFailed(self._error(error), retryable) from None
+        except BaseException:
+            endpoint.breaker.release(probe)
+            raise
+        finally:
+            endpoint.in_flight -= 1
+        endpoint.breaker.record(probe, fault=False)
+        return Reply(response, [*(initial or ()), *(trailing or ())], endpoint.target)
+
+    def _error(self, error: grpc.aio.AioRpcError) -> GatewayError:
+        result = from_rpc_error(error)
+        if result.code == grpc.StatusCode.UNAVAILABLE:
+            result.headers.setdefault("Retry-After", str(self.settings.retry_after_seconds))
+        return result
+
+    def _no_endpoint(self) -> GatewayError:
+        """503 at once; Retry-After is when the first open breaker of a SERVING endpoint lets a probe through."""
+        serving = [endpoint for endpoint in self.endpoints if endpoint.status == "SERVING"]
+        if serving:
+            wait = ceil_seconds(min(endpoint.breaker.retry_after() for endpoint in serving))
+            message = "service unavailable: circuit breaker open"
+        else:
+            wait = self.settings.retry_after_seconds
+            message = "service unavailable: no healthy endpoint"
+        return GatewayError(grpc.StatusCode.UNAVAILABLE, message, headers={"Retry-After": str(wait)})

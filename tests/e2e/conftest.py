@@ -19,7 +19,14 @@ import pytest
 import pytest_asyncio
 
 from gateway.app import create_app
-from gateway.settings import POSTCARD_SERVICE, USER_SERVICE, AuthSettings, Settings, UpstreamSettings
+from gateway.settings import (
+    POSTCARD_SERVICE,
+    USER_SERVICE,
+    AuthSettings,
+    RateLimitSettings,
+    Settings,
+    UpstreamSettings,
+)
 from services.postcard.server import create_server as create_postcard_server
 from services.postcard.settings import PostcardServiceSettings
 from services.user.server import create_server as create_user_server
@@ -95,6 +102,8 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
         await postcard_server.start()
         gateway_settings = Settings(
             auth=AuthSettings(jwks_path=root / "user-service" / "jwks.json"),
+            # These tests log in and create far more often than a person would; limits have tests of their own.
+            rate_limit=RateLimitSettings(default="1000/second", routes={}),
             upstreams={
                 USER_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{user_port}"]),
                 POSTCARD_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{postcard_port}"]),

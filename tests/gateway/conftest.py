@@ -1,6 +1,6 @@
 import pytest
 
-from gateway.routes.table import Route, import_contracts, load_routes
+from gateway.routes.table import Route, import_contracts, load_routes, rpc_catalog
 from gateway.settings import POSTCARD_SERVICE, USER_SERVICE
 
 CONTRACT_MODULES = ["postcardapp.user.v1.user_service_pb2", "postcardapp.postcard.v1.postcard_service_pb2"]
@@ -9,7 +9,7 @@ CONTRACT_MODULES = ["postcardapp.user.v1.user_service_pb2", "postcardapp.postcar
 @pytest.fixture(scope="session")
 def contract_routes() -> list[Route]:
     import_contracts(CONTRACT_MODULES)
-    return load_routes([USER_SERVICE, POSTCARD_SERVICE])
+    return load_routes(rpc_catalog([USER_SERVICE, POSTCARD_SERVICE]))
 
 
 @pytest.fixture(scope="session")
@@ -27,4 +27,4 @@ def echo_routes(tmp_path_factory: pytest.TempPathFactory) -> list[Route]:
 
     compile_test_contracts(tmp_path_factory.mktemp("contracts"))
     import_contracts([ECHO_MODULE])
-    return load_routes([ECHO_SERVICE])
+    return load_routes(rpc_catalog([ECHO_SERVICE]))

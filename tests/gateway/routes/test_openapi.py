@@ -28,7 +28,7 @@ from google.protobuf import json_format
 from grpc_tools import protoc
 
 from gateway.routes.openapi import add_contract_routes
-from gateway.routes.table import Route, import_contracts, load_routes
+from gateway.routes.table import Route, import_contracts, load_routes, rpc_catalog
 from gateway.routes.template import parse_template
 
 MAX_BODY = 65536
@@ -216,7 +216,8 @@ def shelf_pb2(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 @pytest.fixture(scope="module")
 def shelf_doc(shelf_pb2: Any) -> dict[str, Any]:
-    return add_contract_routes(BASE_DOCUMENT, load_routes([SHELF + "ShelfService"]), max_body_bytes=MAX_BODY)
+    routes = load_routes(rpc_catalog([SHELF + "ShelfService"]))
+    return add_contract_routes(BASE_DOCUMENT, routes, max_body_bytes=MAX_BODY)
 
 
 def resolve(doc: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
@@ -728,7 +729,7 @@ def test_every_body_the_schema_allows_parses(shelf_pb2, contract_routes, path, m
     from postcardapp.postcard.v1 import postcard_service_pb2
     from postcardapp.user.v1 import user_service_pb2
 
-    routes = [*contract_routes, *load_routes([SHELF + "ShelfService"])]
+    routes = [*contract_routes, *load_routes(rpc_catalog([SHELF + "ShelfService"]))]
     search = next(r for r in routes if r.method.name == "Search")  # Scalars as a body, not only as a query
     routes.append(dataclasses.replace(search, http_method="POST", body="*", template=parse_template("/v1/scalars")))
     document = add_contract_routes(BASE_DOCUMENT, routes, max_body_bytes=MAX_BODY)

@@ -1,3 +1,5 @@
+import random
+
 import pytest
 
 from gateway.errors import GatewayError
@@ -25,10 +27,15 @@ def test_routes(contract_routes: list[Route], method: str, path: str, rpc: str, 
     assert {".".join(k): v for k, v in found.items()} == values
 
 
-def test_literal_wins_whatever_the_declaration_order(contract_routes: list[Route]) -> None:
-    for routes in (contract_routes, list(reversed(contract_routes))):
-        route, _ = Router(sorted(routes, key=lambda r: r.template.precedence)).match("GET", "/api/v1/postcards/me")
-        assert route.method.name == "ListMyPostcards"
+@pytest.mark.parametrize("seed", range(20))
+def test_literal_wins_whatever_the_order_given(contract_routes: list[Route], seed: int) -> None:
+    routes = list(contract_routes)
+    random.Random(seed).shuffle(routes)
+    for candidate in (routes, list(reversed(routes))):
+        router = Router(candidate)
+        assert router.match("GET", "/api/v1/postcards/me")[0].method.name == "ListMyPostcards"
+        assert router.match("GET", "/api/v1/postcards/p-1")[0].method.name == "GetPostcard"
+        assert router.match("GET", "/api/v1/postcards/p-1/image")[0].method.name == "GetPostcardImage"
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from google.protobuf import timestamp_pb2
 
 from gateway.transcode.plan import build_plan
 from gateway.transcode.response import render, to_json_value
+from gateway.upstream.call import Reply
 from postcardapp.postcard.v1 import postcard_service_pb2 as postcard
 from postcardapp.user.v1 import user_service_pb2 as user
 
@@ -42,14 +43,22 @@ def test_response_body_selects_a_message(route_named: Any) -> None:
 
 
 def test_success_status_and_http_body(route_named: Any) -> None:
-    created = render(build_plan(route_named("CreatePostcard")), postcard.CreatePostcardResponse(task_id="t"), {})
+    reply = Reply(postcard.CreatePostcardResponse(task_id="t"), [], "e")
+    created = render(build_plan(route_named("CreatePostcard")), reply)
     assert (created.status_code, orjson.loads(created.body)) == (202, {"task_id": "t"})
+    assert "x-fallback" not in created.headers
     image = render(
         build_plan(route_named("GetPostcardImage")),
-        httpbody_pb2.HttpBody(content_type="image/svg+xml", data=b"<svg/>"),
-        {"cache-control": "private"},
+        Reply(httpbody_pb2.HttpBody(content_type="image/svg+xml", data=b"<svg/>"), [("cache-control", "private")], "e"),
     )
     assert image.status_code == 200
     assert image.body == b"<svg/>"
     assert image.headers["content-type"] == "image/svg+xml"
     assert image.headers["cache-control"] == "private"
+
+
+def test_fallback_is_flagged(route_named: Any) -> None:
+    reply = Reply(postcard.ListMyPostcardsResponse(), [], None, fallback="empty")
+    response = render(build_plan(route_named("ListMyPostcards")), reply)
+    assert (response.status_code, orjson.loads(response.body)) == (200, [])
+    assert response.headers["x-fallback"] == "empty"

@@ -1,0 +1,31 @@
+"""What goes into an upstream call besides the message, and what comes out."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from google.protobuf.message import Message
+
+Metadata = tuple[tuple[str, str], ...]
+ResponseMetadata = list[tuple[str, str | bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """The per-request part of upstream calls, shared by every call one HTTP request makes.
+
+    Built once per request by `transcode.headers.call_context` (allow-listed
+    headers, the request id, the verified identity, the client's deadline).
+    """
+
+    metadata: Metadata
+    user_id: str | None  # the verified JWT subject; None on public routes
+    client_deadline: float | None  # monotonic time when the client's grpc-timeout runs out
+    idempotency_key: bool  # the client sent one: a create may then be retried like an idempotent call
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    message: Message
+    metadata: ResponseMetadata  # header and trailer metadata
+    endpoint: str | None  # the target that answered; None for a fallback
+    fallback: str | None = None  # "cache" or "empty" when the contract's fallback answered

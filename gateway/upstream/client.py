@@ -1,0 +1,69 @@
+"""The upstream layer as the rest of the gateway sees it: `await upstream.call(rpc, request, context)`.
+
+One `ServicePool` per configured service. A method whose contract declares
+FALLBACK_CACHED_OR_EMPTY remembers its good answers and, when the pool fails
+with a backend fault, answers from `FallbackCache` instead. Contract routes and
+hand-written handlers call this same object with an RPC handle, so both get the
+same picking, breakers, deadlines, retries, fallbacks and metadata.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+
+from google.protobuf.message import Message
+
+from ..errors import GatewayError
+from ..policy.fallback import FallbackCache, falls_back
+from ..settings import FallbackSettings, UpstreamSettings
+from .breaker import StateListener
+from .call import CallContext, Reply
+from .pool import HealthListener, ServicePool
+from .rpc import Rpc
+
+
+class Upstream:
+    def __init__(
+        self,
+        services: Mapping[str, UpstreamSettings],
+        fallback: FallbackSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        breaker_listeners: list[StateListener] | None = None,
+        health_listeners: list[HealthListener] | None = None,
+    ) -> None:
+        self.pools = {
+            name: ServicePool(name, settings, clock=clock, breaker_listeners=breaker_listeners,
+                              health_listeners=health_listeners)
+            for name, settings in services.items()
+        }
+        self.fallbacks = FallbackCache(fallback, clock)
+
+    async def start(self, first_report_timeout: float) -> None:
+        """Open every pool, then wait (at most `first_report_timeout` s) for each endpoint's first health report."""
+        for pool in self.pools.values():
+            await pool.start()
+        try:
+            async with asyncio.timeout(first_report_timeout):
+                await asyncio.gather(*(pool.wait_reported() for pool in self.pools.values()))
+        except TimeoutError:
+            pass  # an endpoint that does not answer yet stays out of rotation until it does
+
+    async def close(self) -> None:
+        await asyncio.gather(*(pool.close() for pool in self.pools.values()))
+
+    async def call(self, rpc: Rpc, request: Message, context: CallContext) -> Reply:
+        """The response of `rpc`, or its contract fallback; GatewayError when neither is possible."""
+        pool = self.pools[rpc.service]
+        if not rpc.policy.fallback_cached_or_empty:
+            return await pool.call(rpc, request, context)
+        try:
+            reply = await pool.call(rpc, request, context)
+        except GatewayError as error:
+            if not falls_back(error):
+                raise
+            message, source = self.fallbacks.answer(rpc, request, context.user_id)
+            return Reply(message, [], None, fallback=source)
+        self.fallbacks.remember(rpc, request, context.user_id, reply.message)
+        return reply

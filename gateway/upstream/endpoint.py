@@ -1,0 +1,81 @@
+"""One backend endpoint: its long-lived channel, health watcher, circuit breaker and in-flight count."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+
+from ..settings import UpstreamSettings
+from .breaker import EndpointBreaker, StateListener
+from .health import HealthWatcher, Status
+from .rpc import Rpc
+
+_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+def channel_options(settings: UpstreamSettings) -> list[tuple[str, int]]:
+    health = settings.health
+    return [
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+        # gRPC's own reconnect backoff grows to 120 s by default: a restarted endpoint would stay unseen that long.
+        ("grpc.initial_reconnect_backoff_ms", int(health.reconnect_initial_seconds * 1000)),
+        ("grpc.max_reconnect_backoff_ms", int(health.reconnect_max_seconds * 1000)),
+        # Each endpoint is its own channel: gRPC's retries would retry on the same endpoint, ours choose another.
+        ("grpc.enable_retries", 0),
+    ]
+
+
+class Endpoint:
+    """An address of a service; `eligible` when SERVING and its breaker lets calls through."""
+
+    def __init__(
+        self,
+        target: str,
+        service: str,
+        settings: UpstreamSettings,
+        *,
+        clock: Callable[[], float],
+        breaker_listeners: list[StateListener] | None = None,
+        on_health_change: Callable[[Endpoint, Status], None] | None = None,
+    ) -> None:
+        self.target = target
+        self.channel = grpc.aio.insecure_channel(target, options=channel_options(settings))
+        self.breaker = EndpointBreaker(
+            f"{service}@{target}", settings.breaker, clock=clock, listeners=breaker_listeners
+        )
+        notify = on_health_change or (lambda endpoint, status: None)
+        self.health = HealthWatcher(
+            target,
+            self.channel,
+            service if settings.health.service_name is None else settings.health.service_name,
+            settings.health,
+            lambda status: notify(self, status),
+        )
+        self.in_flight = 0
+        self._calls: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
+
+    @property
+    def status(self) -> Status:
+        return self.health.status
+
+    def multicallable(self, rpc: Rpc) -> grpc.aio.UnaryUnaryMultiCallable:
+        """The channel's callable for `rpc`, made once."""
+        call = self._calls.get(rpc.path)
+        if call is None:
+            call = self.channel.unary_unary(
+                rpc.path,
+                request_serializer=rpc.request_class.SerializeToString,
+                response_deserializer=rpc.response_class.FromString,
+            )
+            self._calls[rpc.path] = call
+        return call
+
+    def start(self) -> None:
+        self.health.start()
+
+    async def close(self, grace: float | None = None) -> None:
+        await self.health.close()
+        await self.channel.close(grace)
