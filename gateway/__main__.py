@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 import uvicorn
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 from .app import create_app
 from .observability.logs import configure_logging
 from .routes.table import RouteTableError
+from .serve import DrainingServer
 from .settings import Settings
 
 
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
         app = create_app(settings)
     except RouteTableError as exc:
         sys.exit(f"gateway: cannot serve the contracts: {exc}")
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.http.host,
         port=settings.http.port,
@@ -43,9 +45,13 @@ def main(argv: list[str] | None = None) -> None:
         http="httptools",
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=int(settings.http.shutdown_grace_seconds),
+        timeout_graceful_shutdown=math.ceil(settings.http.shutdown_grace_seconds),
         server_header=False,
+        # The client address comes from gateway.policy.client_address (trusted proxies in settings), not from
+        # uvicorn's own X-Forwarded-For rewriting, which trusts 127.0.0.1 by default.
+        proxy_headers=False,
     )
+    DrainingServer(config, app.state.lifecycle, settings.http.drain_seconds).run()
 
 
 if __name__ == "__main__":

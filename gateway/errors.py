@@ -46,6 +46,13 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
 # Backend messages for these codes may hold internals (stack traces, SQL): never pass them through.
 _OPAQUE_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS})
 _OPAQUE_MESSAGE = "internal error"
+# These are mostly made by the gRPC library itself, whose text names addresses and transport internals
+# ("failed to connect to all addresses; last error: ... ipv4:10.0.3.7:50052 ...", "Stream removed"):
+# the client gets a plain message, the log keeps the original.
+_TRANSPORT_MESSAGES = {
+    grpc.StatusCode.UNAVAILABLE: "service unavailable",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "the service did not answer within the deadline",
+}
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
@@ -84,6 +91,9 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> GatewayError:
     if code in _OPAQUE_CODES or code not in HTTP_STATUS or code is grpc.StatusCode.OK:
         log.warning("upstream failed", extra={"grpc_code": code.name, "grpc_message": error.details()})
         return GatewayError(grpc.StatusCode.INTERNAL if code is grpc.StatusCode.OK else code, _OPAQUE_MESSAGE)
+    if code in _TRANSPORT_MESSAGES:
+        log.info("upstream failed", extra={"grpc_code": code.name, "grpc_message": error.details()})
+        return GatewayError(code, _TRANSPORT_MESSAGES[code], details=_status_details(error))
     return GatewayError(code, error.details() or code.name.lower(), details=_status_details(error))
 
 

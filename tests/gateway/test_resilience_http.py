@@ -1,0 +1,174 @@
+"""Resilience and rate limits as a client sees them: a real gateway over HTTP, real gRPC backends."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+
+from gateway.app import create_app
+from gateway.settings import (
+    AuthSettings,
+    ContractSettings,
+    HealthCheckSettings,
+    RateLimitSettings,
+    Settings,
+    UpstreamSettings,
+)
+from tests.support.flaky_server import FLAKY_MODULE, FLAKY_SERVICE, FlakyBackend
+from tests.support.http_server import serve
+from tests.support.keys import SigningKey
+from tests.support.waiting import wait_until
+
+UNLIMITED = RateLimitSettings(default="1000/second", routes={})
+Gateway = Callable[..., Any]
+
+
+@pytest.fixture
+def key() -> SigningKey:
+    return SigningKey()
+
+
+@pytest.fixture
+async def backend(flaky_catalog: object) -> AsyncIterator[FlakyBackend]:
+    started = FlakyBackend("a")
+    await started.start()
+    yield started
+    if started.hold is not None:
+        started.hold.set()
+    await started.stop(0)
+
+
+@pytest.fixture
+def gateway(backend: FlakyBackend, key: SigningKey, tmp_path: Path) -> Gateway:
+    @asynccontextmanager
+    async def running(rate_limit: RateLimitSettings = UNLIMITED, **upstream: Any) -> AsyncIterator[httpx.AsyncClient]:
+        settings = Settings(
+            auth=AuthSettings(jwks_path=key.write_jwks(tmp_path / "jwks.json")),
+            contracts=ContractSettings(modules=[FLAKY_MODULE]),
+            upstreams={FLAKY_SERVICE: UpstreamSettings(
+                endpoints=[backend.target], health=HealthCheckSettings(reconnect_initial_seconds=0.05), **upstream
+            )},
+            rate_limit=rate_limit,
+        )
+        app = create_app(settings)
+        async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+            client.app = app  # type: ignore[attr-defined]  # for the tests that look inside
+            yield client
+
+    return running
+
+
+def bearer(key: SigningKey, user: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key.token(sub=user)}"}
+
+
+def assert_error(response: httpx.Response, status: int, grpc_status: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body["error"]) == {"code", "status", "message", "details"}
+    assert (body["error"]["code"], body["error"]["status"]) == (status, grpc_status)
+    return body["error"]
+
+
+async def test_no_healthy_endpoint_is_503_with_retry_after(gateway: Gateway, backend: FlakyBackend) -> None:
+    async with gateway(retry_after_seconds=3) as client:
+        await backend.set_serving(False)
+        pool = client.app.state.upstream.pools[FLAKY_SERVICE]  # type: ignore[attr-defined]
+        await wait_until(lambda: pool.endpoints[0].status == "NOT_SERVING")
+        response = await client.get("/test/v1/flaky/k")
+        assert_error(response, 503, "UNAVAILABLE")
+        assert response.headers["retry-after"] == "3"
+        assert backend.calls.total() == 0
+
+
+async def test_fallback_is_the_callers_cache_then_empty_flagged(
+    gateway: Gateway, backend: FlakyBackend, key: SigningKey
+) -> None:
+    async with gateway() as client:
+        backend.items = ["alice-card"]
+        fresh = await client.get("/test/v1/flaky/mine", headers=bearer(key, "alice"))
+        assert (fresh.status_code, fresh.json(), fresh.headers.get("x-fallback")) == (200, ["alice-card"], None)
+
+        backend.fail_with = grpc.StatusCode.UNAVAILABLE
+        cached = await client.get("/test/v1/flaky/mine", headers=bearer(key, "alice"))
+        assert (cached.status_code, cached.json(), cached.headers["x-fallback"]) == (200, ["alice-card"], "cache")
+        empty = await client.get("/test/v1/flaky/mine", headers=bearer(key, "bob"))
+        assert (empty.status_code, empty.json(), empty.headers["x-fallback"]) == (200, [], "empty")
+
+
+async def test_grpc_timeout_header(gateway: Gateway, backend: FlakyBackend) -> None:
+    async with gateway(timeout_seconds=30) as client:
+        assert_error(await client.get("/test/v1/flaky/k", headers={"grpc-timeout": "soon"}), 400, "INVALID_ARGUMENT")
+        backend.hold = asyncio.Event()
+        timed_out = await client.get("/test/v1/flaky/k", headers={"grpc-timeout": "100m"})
+        error = assert_error(timed_out, 504, "DEADLINE_EXCEEDED")
+        assert "Deadline" not in error["message"]  # gRPC's own text stays in the log
+
+
+async def test_route_limit_per_ip_with_the_rate_limit_headers(gateway: Gateway) -> None:
+    limits = RateLimitSettings(default="1000/second", routes={f"{FLAKY_SERVICE}.Write": "3/minute"})
+    async with gateway(limits) as client:
+        for _ in range(3):
+            assert (await client.post("/test/v1/flaky/k", json={"value": "v"})).status_code == 200
+        refused = await client.post("/test/v1/flaky/k", json={"value": "v"})
+        error = assert_error(refused, 429, "RESOURCE_EXHAUSTED")
+        assert "3 per minute" in error["message"]
+        assert refused.headers["ratelimit-limit"] == "3"
+        assert refused.headers["ratelimit-remaining"] == "0"
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert refused.headers["ratelimit-reset"] == refused.headers["retry-after"]
+        assert (await client.get("/test/v1/flaky/k")).status_code == 200  # another route, another count
+
+
+async def test_limits_are_per_user_when_authenticated(gateway: Gateway, key: SigningKey) -> None:
+    async with gateway(RateLimitSettings(default="2/minute", routes={})) as client:
+        alice, bob = bearer(key, "alice"), bearer(key, "bob")
+        statuses = [(await client.get("/test/v1/flaky/mine", headers=alice)).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        assert (await client.get("/test/v1/flaky/mine", headers=bob)).status_code == 200  # same IP, another user
+
+
+async def test_failed_authentications_are_limited_per_ip(gateway: Gateway, key: SigningKey) -> None:
+    limits = RateLimitSettings(default="1000/second", routes={}, auth_failures="3/minute")
+    async with gateway(limits) as client:
+        known = bearer(key, "alice")
+        assert (await client.get("/test/v1/flaky/mine", headers=known)).status_code == 200
+        forged = {"authorization": f"Bearer {SigningKey(kid=key.kid).token(sub='alice')}"}
+        assert [(await client.get("/test/v1/flaky/mine", headers=forged)).status_code for _ in range(4)] == [
+            401, 401, 401, 429
+        ]
+        # A token verified before still works; a new one from this address waits (it is not even verified).
+        assert (await client.get("/test/v1/flaky/mine", headers=known)).status_code == 200
+        assert (await client.get("/test/v1/flaky/mine", headers=bearer(key, "carol"))).status_code == 429
+        # A request without any token is not a guess: still 401.
+        assert (await client.get("/test/v1/flaky/mine")).status_code == 401
+
+
+@pytest.mark.parametrize(("trusted", "separate"), [(["127.0.0.1"], True), ([], False)])
+async def test_forwarded_for_only_from_trusted_proxies(gateway: Gateway, trusted: list[str], separate: bool) -> None:
+    limits = RateLimitSettings(default="1/minute", routes={}, trusted_proxies=trusted)
+    async with gateway(limits) as client:
+        first = await client.get("/test/v1/flaky/k", headers={"x-forwarded-for": "198.51.100.1"})
+        second = await client.get("/test/v1/flaky/k", headers={"x-forwarded-for": "198.51.100.2"})
+        assert first.status_code == 200
+        assert second.status_code == (200 if separate else 429)
+
+
+async def test_limits_can_be_disabled(gateway: Gateway) -> None:
+    async with gateway(RateLimitSettings(enabled=False, default="1/minute")) as client:
+        assert {(await client.get("/test/v1/flaky/k")).status_code for _ in range(5)} == {200}
+
+
+async def test_draining_asks_clients_to_reconnect_elsewhere(gateway: Gateway) -> None:
+    async with gateway() as client:
+        assert "close" not in (await client.get("/test/v1/flaky/k")).headers.get("connection", "")
+        client.app.state.lifecycle.drain()  # type: ignore[attr-defined]
+        response = await client.get("/test/v1/flaky/k")
+        assert (response.status_code, response.headers["connection"]) == (200, "close")
