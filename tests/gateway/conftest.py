@@ -1,9 +1,11 @@
+from pathlib import Path
+
 import pytest
 
 from gateway.routes.table import Route, import_contracts, load_routes, rpc_catalog
 from gateway.settings import POSTCARD_SERVICE, USER_SERVICE
 from gateway.upstream.rpc import RpcCatalog
-from tests.support.contracts import ECHO_MODULE, ECHO_SERVICE, compile_test_contracts
+from tests.support.contracts import ECHO_MODULE, ECHO_SERVICE
 from tests.support.flaky_server import FLAKY_MODULE, FLAKY_SERVICE
 
 CONTRACT_MODULES = ["postcardapp.user.v1.user_service_pb2", "postcardapp.postcard.v1.postcard_service_pb2"]
@@ -24,20 +26,14 @@ def route_named(contract_routes: list[Route]):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def test_contracts(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """The test-only contracts of tests/protos, compiled and importable."""
-    compile_test_contracts(tmp_path_factory.mktemp("contracts"))
-
-
-@pytest.fixture(scope="session")
-def echo_routes(test_contracts: None) -> list[Route]:
+def echo_routes(test_contracts: Path) -> list[Route]:
     """Routes of the test-only EchoService contract (tests/protos)."""
     import_contracts([ECHO_MODULE])
     return load_routes(rpc_catalog([ECHO_SERVICE]))
 
 
 @pytest.fixture(scope="session")
-def flaky_catalog(test_contracts: None) -> RpcCatalog:
+def flaky_catalog(test_contracts: Path) -> RpcCatalog:
     """RPC handles of the test-only FlakyService (the resilience tests' contract)."""
     import_contracts([FLAKY_MODULE])
     return rpc_catalog([FLAKY_SERVICE])

@@ -2,20 +2,21 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 
 
 async def wait_until(
-    predicate: Callable[[], bool | Awaitable[bool]],
+    predicate: Callable[[], object | Awaitable[object]],
     timeout: float = 10.0,  # noqa: ASYNC109 (the bound is this helper's point)
     what: str = "",
 ) -> None:
-    """Poll `predicate` (sync or async) until it is true; AssertionError after `timeout` s (a generous bound)."""
+    """Poll `predicate` (sync or async) until it is truthy; AssertionError after `timeout` s (a generous bound)."""
     try:
         async with asyncio.timeout(timeout):
             while True:
                 result = predicate()
-                if not isinstance(result, bool):
+                if inspect.isawaitable(result):
                     result = await result
                 if result:
                     return
