@@ -44,6 +44,20 @@ ERROR_SCHEMA: Schema = {
     },
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}}
+_INTEGER = {"schema": {"type": "integer"}}
+_RATE_LIMITED = {
+    **_RETRY_AFTER,
+    "RateLimit-Limit": {"description": "Requests allowed in the limit's window.", **_INTEGER},
+    "RateLimit-Remaining": {"description": "Requests left in the window (0).", **_INTEGER},
+    "RateLimit-Reset": {"description": "Seconds until the window allows a request again.", **_INTEGER},
+}
+FALLBACK_HEADER = {
+    "X-Fallback": {
+        "description": "Present when the service was unavailable and the gateway answered instead: `cache` (the "
+        "caller's last good answer) or `empty`.",
+        "schema": {"type": "string", "enum": ["cache", "empty"]},
+    }
+}
 # status -> (component name, description, headers)
 _ERRORS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "400": ("BadRequest", "Invalid request: malformed JSON, an unknown or wrongly typed field, a bad path or "
@@ -52,7 +66,8 @@ _ERRORS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "404": ("NotFound", "No such resource, or one that belongs to another user (NOT_FOUND).", {}),
     "413": ("ContentTooLarge", "The request body is larger than the gateway accepts.", {}),
     "415": ("UnsupportedMediaType", "The request body is not `application/json`.", {}),
-    "429": ("TooManyRequests", "Rate limit of this caller and route exceeded.", _RETRY_AFTER),
+    "429": ("TooManyRequests", "Rate limit of this caller and route exceeded, or too many failed "
+            "authentications from this address.", _RATE_LIMITED),
     "500": ("InternalServerError", "Unexpected failure; never carries a stack trace.", {}),
     "503": ("ServiceUnavailable", "The service is unavailable (circuit open or no healthy endpoint).", _RETRY_AFTER),
     "504": ("GatewayTimeout", "The service did not answer within the deadline (DEADLINE_EXCEEDED).", {}),
@@ -116,6 +131,8 @@ def _operation(route: Route, operation_id: str, schemas: SchemaSet, max_body_byt
         operation["requestBody"] = _request_body(request, route.body, bound, schemas, max_body_bytes)
     status = str(route.policy.success_status)
     responses: dict[str, Any] = {status: _success(route, status, schemas)}
+    if route.policy.fallback_cached_or_empty:
+        responses[status]["headers"] = copy.deepcopy(FALLBACK_HEADER)
     errors = ["400", *([] if route.policy.public else ["401"]), "404",
               *(["413", "415"] if route.body else []), "429", "500", "503", "504", "default"]
     responses.update({code: {"$ref": f"#/components/responses/{_ERRORS[code][0]}"} for code in errors})
@@ -290,5 +307,5 @@ def _description(route: Route) -> str:
         lines.append(f"Deadline: {route.policy.timeout_seconds:g} s.")
     if route.policy.fallback_cached_or_empty:
         lines.append("When the service is unavailable: the caller's last good answer, else an empty one, "
-                     "flagged in a response header.")
+                     "flagged by the `X-Fallback` response header.")
     return "\n\n".join(lines)

@@ -414,7 +414,19 @@ def test_errors_share_one_schema(doc) -> None:
     assert json_schema_ok(doc, ref("Error"), {"error": {"code": 404, "status": "NOT_FOUND", "message": "x",
                                                         "details": []}})
     too_many = doc["components"]["responses"]["TooManyRequests"]
-    assert "Retry-After" in too_many["headers"]
+    assert set(too_many["headers"]) == {"Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
+    assert "Retry-After" in doc["components"]["responses"]["ServiceUnavailable"]["headers"]
+
+
+@pytest.mark.parametrize(("method", "path", "grpc_method", "status"), REAL_OPERATIONS)
+def test_the_fallback_header_is_documented_where_the_contract_declares_a_fallback(
+    doc, method, path, grpc_method, status
+) -> None:
+    headers = operation(doc, method, path)["responses"][status].get("headers", {})
+    if grpc_method.endswith("ListMyPostcards"):
+        assert headers["X-Fallback"]["schema"]["enum"] == ["cache", "empty"]
+    else:
+        assert "X-Fallback" not in headers
 
 
 @pytest.mark.parametrize(("method", "path", "grpc_method", "status"), REAL_OPERATIONS)
