@@ -24,6 +24,7 @@ from starlette.responses import Response
 
 from .boundary import ErrorBoundary
 from .errors import GatewayError, error_response, grpc_code_for_http_status
+from .health import HealthReport, install_health
 from .lifecycle import Lifecycle
 from .observability.request_id import RequestIdMiddleware
 from .pipeline import Pipeline, PreparedRoute
@@ -106,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.lifecycle = lifecycle
     app.state.upstream = upstream
     _install_error_handlers(app)
+    install_health(app, HealthReport(upstream, settings.upstreams, lifecycle))
     # Contract routes are matched by our own router (literal segments beat variables, exact 405s).
     # As the default of FastAPI's router it sees only requests no hand-written route claims, so
     # those keep their own 405s.

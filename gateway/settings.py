@@ -119,6 +119,9 @@ class UpstreamSettings(BaseModel):
     timeout_seconds: float = Field(5.0, gt=0)
     # Retry-After (seconds) of a 503 when no endpoint is eligible for a reason other than an open breaker.
     retry_after_seconds: int = Field(1, ge=1)
+    # Readiness is DOWN while a required service has no endpoint in rotation (the whole gateway leaves the load
+    # balancer); false keeps the gateway ready and lets that service's routes answer 503 or their fallback.
+    required: bool = True
     health: HealthCheckSettings = HealthCheckSettings()
     breaker: BreakerSettings = BreakerSettings()
     retry: RetrySettings = RetrySettings()

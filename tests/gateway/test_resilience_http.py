@@ -172,3 +172,54 @@ async def test_draining_asks_clients_to_reconnect_elsewhere(gateway: Gateway) ->
         client.app.state.lifecycle.drain()  # type: ignore[attr-defined]
         response = await client.get("/test/v1/flaky/k")
         assert (response.status_code, response.headers["connection"]) == (200, "close")
+
+
+async def test_health_reports_every_endpoint_and_goes_down_with_them(
+    gateway: Gateway, backend: FlakyBackend
+) -> None:
+    async with gateway() as client:
+        health = await client.get("/actuator/health")
+        assert (health.status_code, health.headers["cache-control"]) == (200, "no-store")
+        assert health.json() == {"status": "UP", "components": {"flaky-service": {"status": "UP", "details": {
+            "service": FLAKY_SERVICE, "required": True,
+            "endpoints": [{"target": backend.target, "status": "SERVING", "breaker": "closed"}]}}}}
+        assert (await client.get("/actuator/health/readiness")).json()["status"] == "UP"
+
+        await backend.set_serving(False)
+        await wait_until(lambda: _status(client, "/actuator/health", 503), what="health DOWN")
+        down = (await client.get("/actuator/health")).json()
+        assert down["components"]["flaky-service"]["details"]["endpoints"][0]["status"] == "NOT_SERVING"
+        readiness = await client.get("/actuator/health/readiness")
+        assert readiness.status_code == 503
+        assert readiness.json()["details"] == {"phase": "ready", "unavailable": ["flaky-service"]}
+        assert (await client.get("/actuator/health/liveness")).json() == {"status": "UP"}  # never downstream
+
+        await backend.set_serving(True)
+        await wait_until(lambda: _status(client, "/actuator/health", 200), what="health UP again")
+
+
+async def test_an_optional_service_does_not_take_readiness_down(gateway: Gateway, backend: FlakyBackend) -> None:
+    async with gateway(required=False) as client:
+        await backend.set_serving(False)
+        await wait_until(lambda: _status(client, "/actuator/health", 503))
+        assert (await client.get("/actuator/health/readiness")).status_code == 200
+
+
+async def test_readiness_is_down_while_draining(gateway: Gateway) -> None:
+    async with gateway() as client:
+        client.app.state.lifecycle.drain()  # type: ignore[attr-defined]
+        readiness = await client.get("/actuator/health/readiness")
+        assert (readiness.status_code, readiness.json()["details"]["phase"]) == (503, "draining")
+        assert (await client.get("/test/v1/flaky/k")).status_code == 200  # still serving
+
+
+async def test_probes_need_no_token_and_meet_no_rate_limit(gateway: Gateway) -> None:
+    async with gateway(RateLimitSettings(default="1/minute", routes={})) as client:
+        for path in ("/actuator/health", "/actuator/health/liveness", "/actuator/health/readiness") * 5:
+            assert (await client.get(path)).status_code == 200
+        paths = (await client.get("/openapi.json")).json()["paths"]
+        assert {"/actuator/health", "/actuator/health/liveness", "/actuator/health/readiness"} <= set(paths)
+
+
+async def _status(client: httpx.AsyncClient, path: str, status: int) -> bool:
+    return (await client.get(path)).status_code == status
