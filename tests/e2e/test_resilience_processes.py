@@ -41,8 +41,8 @@ class System:
     def token(self, user: str) -> dict[str, str]:
         return {"authorization": f"Bearer {self.key.token(sub=user, ttl=600)}"}
 
-    async def postcard_service(self, name: str) -> Child:
-        child = Child(name, ["services.postcard", "--port", "0"], {
+    async def postcard_service(self, name: str, port: int = 0) -> Child:
+        child = Child(name, ["services.postcard", "--port", str(port)], {
             "POSTCARD_SERVICE_DB_PATH": str(self.db),
             "POSTCARD_SERVICE_GRACE_SECONDS": "0.5",
             "POSTCARD_SERVICE_DRAIN_SECONDS": "0",
@@ -192,6 +192,26 @@ async def test_my_postcards_fall_back_to_the_callers_cache_or_empty_when_the_ser
     assert "retry-after" in one.headers
 
 
+async def test_health_goes_down_with_the_service_and_up_when_it_returns(system: System) -> None:
+    service = await system.postcard_service("postcard")
+    client = await system.gateway("gateway", [service])
+
+    async def health_is(status: int) -> bool:
+        return (await client.get("/actuator/health")).status_code == status
+
+    assert await health_is(200)
+    port = service.port
+    await service.stop()
+    await wait_until(lambda: health_is(503), 20, "health DOWN")
+    body = (await client.get("/actuator/health")).json()
+    assert body["components"]["postcard-service"]["status"] == "DOWN"
+    assert (await client.get("/actuator/health/readiness")).status_code == 503
+
+    await system.postcard_service("postcard-again", port)
+    await wait_until(lambda: health_is(200), 20, "health UP again")
+    assert (await client.get("/actuator/health/readiness")).status_code == 200
+
+
 async def test_two_gateway_processes_share_one_limit_in_redis(system: System, tmp_path: Path) -> None:
     redis = RedisServer(tmp_path)
     redis.start()
@@ -247,6 +267,8 @@ async def test_sigterm_during_load_fails_no_request_and_in_flight_ones_finish(
         statuses = await bounded_load(get, total=100, concurrency=4, at=50,
                                       action=lambda: gateway.send(signal.SIGTERM))
         await wait_until(lambda: gateway.logged("gateway draining"), what="draining")
+        readiness = await client.get("/actuator/health/readiness")
+        assert (readiness.status_code, readiness.json()["details"]["phase"]) == (503, "draining")
         # ... and during it every request is served, and asked to reconnect elsewhere.
         closing.clear()
         statuses += await bounded_load(get, total=200, concurrency=4)
