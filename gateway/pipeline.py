@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .errors import GatewayError, error_response
-from .policy.auth import AuthError, JwtAuthenticator, Principal
+from .policy.auth import AuthError, JwtAuthenticator, Principal, single_authorization
 from .routes.router import PathValues, Router
 from .routes.table import Route
 from .transcode import request as transcode_in
@@ -67,11 +67,9 @@ class Pipeline:
         if plan.route.policy.public:
             return None
         try:
-            return await self.authenticator.authenticate(request.headers.get("authorization"))
+            return await self.authenticator.authenticate(single_authorization(request.headers.getlist("authorization")))
         except AuthError as exc:
-            raise GatewayError(
-                grpc.StatusCode.UNAUTHENTICATED, exc.message, headers={"WWW-Authenticate": exc.www_authenticate}
-            ) from None
+            raise GatewayError(exc.code, exc.message, headers={"WWW-Authenticate": exc.www_authenticate}) from None
 
     async def transcode_in(self, plan: RoutePlan, request: Request, path_values: PathValues) -> object:
         body = None
