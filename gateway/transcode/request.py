@@ -17,6 +17,7 @@ from google.protobuf.message import Message
 
 from ..errors import GatewayError, invalid_argument
 from ..routes.router import PathValues
+from .json_errors import describe_parse_error
 from .plan import RoutePlan
 
 _JSON_TYPES = ("application/json",)
@@ -82,7 +83,7 @@ def build_request(
     for key, value in query:
         setter = plan.query_setters.get(key)
         if setter is None:
-            raise invalid_argument(f"unknown query parameter {key!r}")
+            raise invalid_argument(f'unknown query parameter "{key[:200]}"')
         if not setter.repeated and setter.dotted in path_values:
             continue
         setter.set(message, value)
@@ -94,8 +95,6 @@ def build_request(
 def _merge_json(value: dict[str, Any], message: Message) -> None:
     try:
         json_format.ParseDict(value, message, ignore_unknown_fields=False)
-    except json_format.ParseError as exc:
-        # The first line names the field; the rest lists the message's fields, which we keep out.
-        raise invalid_argument(f"invalid request body: {str(exc).splitlines()[0]}") from None
-    except (TypeError, ValueError, AttributeError, RecursionError) as exc:
-        raise invalid_argument(f"invalid request body: {type(exc).__name__}") from None
+    except (json_format.ParseError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        # In the API's terms: the field path and what is wrong, never protobuf type names.
+        raise invalid_argument(describe_parse_error(exc, value)) from None
