@@ -84,6 +84,11 @@ async def test_cors_origins_come_from_settings(
             "/test/v1/echo/1", headers={"origin": origin, "access-control-request-method": "GET"}
         )
     assert (preflight.headers.get("access-control-allow-origin") == origin) is allowed
+    if not allowed:  # refused in the common error shape, not Starlette's plain text
+        assert preflight.status_code == 403
+        assert preflight.json() == {"error": {"code": 403, "status": "PERMISSION_DENIED",
+                                              "message": "CORS preflight refused: origin not allowed", "details": []}}
+        assert "Origin" in preflight.headers["vary"]
 
 
 @pytest.mark.parametrize(
