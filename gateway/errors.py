@@ -137,11 +137,12 @@ def error_body(http_status: int, code: grpc.StatusCode, message: str, details: S
 
 
 def error_response(error: GatewayError) -> Response:
+    """The error as a JSON response; never stored by a cache (404 and 405 would be heuristically cacheable)."""
     return Response(
         error_body(error.http_status, error.code, error.message, error.details),
         status_code=error.http_status,
         media_type="application/json",
-        headers=error.headers,
+        headers={"cache-control": "no-store", **error.headers},
     )
 
 

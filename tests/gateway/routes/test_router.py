@@ -25,6 +25,20 @@ def test_routes(contract_routes: list[Route], method: str, path: str, rpc: str, 
     assert {".".join(k): v for k, v in found.items()} == values
 
 
+@pytest.mark.parametrize(
+    ("path", "rpc"), [("/api/v1/users/me", "GetMe"), ("/api/v1/postcards/p-1/image", "GetPostcardImage")]
+)
+def test_head_is_answered_by_the_get_route(contract_routes: list[Route], path: str, rpc: str) -> None:
+    route, _ = Router(contract_routes).match("HEAD", path)
+    assert route.method.name == rpc
+
+
+def test_head_is_not_allowed_where_get_is_not(contract_routes: list[Route]) -> None:
+    with pytest.raises(GatewayError) as caught:
+        Router(contract_routes).match("HEAD", "/api/v1/users/login")
+    assert (caught.value.http_status, caught.value.headers["Allow"]) == (405, "POST")
+
+
 def test_literal_wins_whatever_the_declaration_order(contract_routes: list[Route]) -> None:
     for routes in (contract_routes, list(reversed(contract_routes))):
         route, _ = Router(sorted(routes, key=lambda r: r.template.precedence)).match("GET", "/api/v1/postcards/me")
@@ -34,9 +48,9 @@ def test_literal_wins_whatever_the_declaration_order(contract_routes: list[Route
 @pytest.mark.parametrize(
     ("method", "path", "status", "allow"),
     [
-        ("DELETE", "/api/v1/postcards/me", 405, "GET"),
+        ("DELETE", "/api/v1/postcards/me", 405, "GET, HEAD"),
         ("GET", "/api/v1/users/login", 405, "POST"),
-        ("PUT", "/api/v1/postcards/create", 405, "GET, POST"),
+        ("PUT", "/api/v1/postcards/create", 405, "GET, HEAD, POST"),
         ("GET", "/api/v1/nothing", 404, None),
         ("GET", "/api/v1/postcards/p-1/image/extra", 404, None),
         ("GET", "/api/v1/postcards/me/", 404, None),
