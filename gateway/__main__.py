@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import uvicorn
 from pydantic import ValidationError
 
 from .app import create_app
+from .http_server import run as run_server
 from .observability.logs import configure_logging
 from .routes.table import RouteTableError
 from .settings import Settings
@@ -35,17 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         app = create_app(settings)
     except RouteTableError as exc:
         sys.exit(f"gateway: cannot serve the contracts: {exc}")
-    uvicorn.run(
-        app,
-        host=settings.http.host,
-        port=settings.http.port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=int(settings.http.shutdown_grace_seconds),
-        server_header=False,
-    )
+    run_server(app, settings.http)
 
 
 if __name__ == "__main__":

@@ -155,8 +155,10 @@ def grpc_code_for_http_status(http_status: int) -> grpc.StatusCode:
     """For HTTP-level failures raised by the framework (404, 405, 400): the closest gRPC code."""
     special = {
         405: grpc.StatusCode.UNIMPLEMENTED,
+        408: grpc.StatusCode.DEADLINE_EXCEEDED,  # the client did not send its request in time
         413: grpc.StatusCode.OUT_OF_RANGE,
         415: grpc.StatusCode.INVALID_ARGUMENT,
+        431: grpc.StatusCode.OUT_OF_RANGE,  # as 413, for the headers
     }
     if http_status in special:
         return special[http_status]

@@ -14,6 +14,7 @@ import grpc
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from starlette.requests import ClientDisconnect
 
 from ..errors import GatewayError, invalid_argument
 from ..routes.router import PathValues
@@ -43,14 +44,21 @@ def _unsupported_media_type(got: str) -> GatewayError:
 
 
 async def read_body(chunks: AsyncIterator[bytes], declared_length: int | None, limit: int) -> bytes:
-    """The whole body, refusing with 413 as soon as it is known to exceed `limit` bytes."""
+    """The whole body, refusing with 413 as soon as it is known to exceed `limit` bytes.
+
+    A client that goes away first (or is cut off by the server's body timeout) is CANCELLED
+    (499), an answer nobody reads, not an unhandled error.
+    """
     if declared_length is not None and declared_length > limit:
         raise _too_large(limit)
     body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit)
+    try:
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > limit:
+                raise _too_large(limit)
+    except ClientDisconnect:
+        raise GatewayError(grpc.StatusCode.CANCELLED, "client disconnected before sending the whole body") from None
     return bytes(body)
 
 
