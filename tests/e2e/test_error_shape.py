@@ -67,15 +67,9 @@ SERVER_REJECTS: list[tuple[str, bytes]] = [
     ("unknown HTTP version", b"GET /api/v1/nothing HTTP/9.9\r\n" + H),
     ("HTTP/2 preface on HTTP/1.1", b"PRI * HTTP/2.0\r\n\r\nSM\r\n"),
     ("space in the target", b"GET /a b HTTP/1.1\r\n" + H),
-    ("control byte in the target", b"GET /a\x01b HTTP/1.1\r\n" + H),
     ("non-ASCII byte in the target", b"GET /\xe9 HTTP/1.1\r\n" + H),
     ("header line without colon", b"GET / HTTP/1.1\r\nNoColon\r\n" + H),
     ("space before the colon", b"GET / HTTP/1.1\r\nX-A : b\r\n" + H),
-    ("control byte in a header value", b"GET / HTTP/1.1\r\nX-A: a\x01b\r\n" + H),
-    ("NUL in a header value", b"GET / HTTP/1.1\r\nX-A: a\x00b\r\n" + H),
-    ("DEL in a header value", b"GET / HTTP/1.1\r\nX-A: a\x7fb\r\n" + H),
-    ("0x1F in a header value", b"GET / HTTP/1.1\r\nX-A: a\x1fb\r\n" + H),
-    ("form feed in a header value", b"GET / HTTP/1.1\r\nX-A: a\x0cb\r\n" + H),
     ("bare CR in a header value", b"GET / HTTP/1.1\r\nX-A: a\rb\r\n" + H),
     ("bare LF line endings", b"GET / HTTP/1.1\nHost: gateway.test\nConnection: close\n"),
     ("obsolete line folding", b"GET / HTTP/1.1\r\nX-A: a\r\n b\r\n" + H),
@@ -89,6 +83,14 @@ SERVER_REJECTS: list[tuple[str, bytes]] = [
      + H),
     ("chunked, then identity", b"POST /api/v1/users/login HTTP/1.1\r\nTransfer-Encoding: chunked, identity\r\n" + H),
 ]  # fmt: skip
+# Every control byte (CR and LF end lines, so they are the line-ending cases above).
+CONTROL_BYTES = [byte for byte in [*range(0x20), 0x7F] if byte not in (0x0A, 0x0D)]
+SERVER_REJECTS += [(f"0x{byte:02X} in the target", b"GET /a%cb HTTP/1.1\r\n" % byte + H) for byte in CONTROL_BYTES]
+SERVER_REJECTS += [
+    (f"0x{byte:02X} in a header value", b"GET / HTTP/1.1\r\nX-A: a%cb\r\n" % byte + H)
+    for byte in CONTROL_BYTES
+    if byte != 0x09  # a tab is allowed inside a field value
+]
 
 
 @pytest.mark.parametrize("request_bytes", [c[1] for c in SERVER_REJECTS], ids=[c[0] for c in SERVER_REJECTS])
