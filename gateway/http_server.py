@@ -14,7 +14,7 @@ request: a connection that sends nothing, or trickles its headers or body, is he
 - load shedding, checked when a request's headers are complete: beyond `max_in_flight_requests`
   requests being answered at once, or beyond `max_connections` open connections (that request
   then closes its connection), a fast 503 with Retry-After, without calling the application;
-- HTTP/1.1 requests must carry exactly one Host header (RFC 9112 §3.2): else 400.
+- one Host header, required in HTTP/1.1 (RFC 9112 §3.2): else 400.
 
 Every such answer is in the common error shape. `server_config` builds the uvicorn
 configuration from `HttpSettings`; production (`run`) and the tests use the same one.
@@ -147,10 +147,8 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         # A head read in one go is measured here; one spread over reads, in data_received.
         if size > settings.max_header_bytes:
             return error_response(_too_large_headers(settings.max_header_bytes, close=True))
-        if hosts != 1 and self.parser.get_http_version() == "1.1":
-            return error_response(
-                GatewayError(grpc.StatusCode.INVALID_ARGUMENT, "an HTTP/1.1 request needs exactly one Host header")
-            )
+        if hosts > 1 or (hosts == 0 and self.parser.get_http_version() == "1.1"):
+            return error_response(GatewayError(grpc.StatusCode.INVALID_ARGUMENT, "send exactly one Host header"))
         if len(self.connections) > settings.max_connections:
             self.logger.warning("connection limit reached: request shed")
             return _shed("too many connections; retry shortly", close=True)

@@ -35,7 +35,7 @@ async def client(echo_routes: object, key: SigningKey, tmp_path: Path) -> AsyncI
         upstreams={ECHO_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{port}"], timeout_seconds=1)},
     )
     try:
-        async with serve(create_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+        async with serve(create_app(settings), settings.http) as base_url, httpx.AsyncClient(base_url=base_url) as http:
             yield http
     finally:
         await server.stop(None)
