@@ -2,16 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 
-import uvicorn
 from pydantic import ValidationError
 
 from .app import create_app
 from .observability.logs import configure_logging
 from .routes.table import RouteTableError
-from .serve import DrainingServer
+from .serve import run
 from .settings import Settings
 
 
@@ -37,21 +35,7 @@ def main(argv: list[str] | None = None) -> None:
         app = create_app(settings)
     except RouteTableError as exc:
         sys.exit(f"gateway: cannot serve the contracts: {exc}")
-    config = uvicorn.Config(
-        app,
-        host=settings.http.host,
-        port=settings.http.port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=math.ceil(settings.http.shutdown_grace_seconds),
-        server_header=False,
-        # The client address comes from gateway.policy.client_address (trusted proxies in settings), not from
-        # uvicorn's own X-Forwarded-For rewriting, which trusts 127.0.0.1 by default.
-        proxy_headers=False,
-    )
-    DrainingServer(config, app.state.lifecycle, settings.http.drain_seconds).run()
+    run(app, settings.http, app.state.lifecycle)
 
 
 if __name__ == "__main__":

@@ -18,11 +18,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .boundary import ErrorBoundary
+from .cors import CorsMiddleware
 from .errors import GatewayError, error_response, grpc_code_for_http_status
 from .health import HealthReport, install_health
 from .lifecycle import Lifecycle
@@ -95,7 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
             Middleware(RequestIdMiddleware),
             Middleware(ErrorBoundary),
             Middleware(
-                CORSMiddleware,
+                CorsMiddleware,
                 allow_origins=settings.http.cors_origins,
                 allow_methods=ALL_METHODS,
                 allow_headers=["authorization", "content-type", "idempotency-key", "x-request-id"],

@@ -16,7 +16,8 @@ from typing import Any
 import grpc
 import orjson
 from google.protobuf import json_format
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 from starlette.responses import Response
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,15 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.DATA_LOSS: 500,
 }
 
+# A google.rpc.ErrorInfo detail (domain, reason) whose condition has an HTTP status of its own,
+# more precise than its gRPC code's row above. Only for codes whose details are passed on.
+REASON_HTTP_STATUS: dict[tuple[str, str], int] = {
+    # The IETF Idempotency-Key draft (draft-ietf-httpapi-idempotency-key-header): a key reused with a
+    # different payload is 422, not FAILED_PRECONDITION's 400. (Its 409, "the first request is still
+    # in flight", cannot arise: the postcard-service creates atomically, see docs/gateway.md.)
+    ("postcardapp", "IDEMPOTENCY_KEY_REUSED"): 422,
+}
+
 # Backend messages for these codes may hold internals (stack traces, SQL): never pass them through.
 _OPAQUE_CODES = frozenset({grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS})
 _OPAQUE_MESSAGE = "internal error"
@@ -53,7 +63,6 @@ _TRANSPORT_MESSAGES = {
     grpc.StatusCode.UNAVAILABLE: "service unavailable",
     grpc.StatusCode.DEADLINE_EXCEEDED: "the service did not answer within the deadline",
 }
-_STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 
 class GatewayError(Exception):
@@ -91,24 +100,40 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> GatewayError:
     if code in _OPAQUE_CODES or code not in HTTP_STATUS or code is grpc.StatusCode.OK:
         log.warning("upstream failed", extra={"grpc_code": code.name, "grpc_message": error.details()})
         return GatewayError(grpc.StatusCode.INTERNAL if code is grpc.StatusCode.OK else code, _OPAQUE_MESSAGE)
+    status = _rich_status(error)
+    message = error.details() or code.name.lower()
     if code in _TRANSPORT_MESSAGES:
-        log.info("upstream failed", extra={"grpc_code": code.name, "grpc_message": error.details()})
-        return GatewayError(code, _TRANSPORT_MESSAGES[code], details=_status_details(error))
-    return GatewayError(code, error.details() or code.name.lower(), details=_status_details(error))
+        log.info("upstream failed", extra={"grpc_code": code.name, "grpc_message": message})
+        message = _TRANSPORT_MESSAGES[code]
+    return GatewayError(code, message, http_status=_reason_http_status(status), details=_details_json(status))
 
 
-def _status_details(error: grpc.aio.AioRpcError) -> list[dict[str, Any]]:
-    """google.rpc.Status details from the trailers, as proto3 JSON objects with "@type"."""
-    for key, value in error.trailing_metadata() or ():
-        if key == _STATUS_DETAILS_KEY and isinstance(value, bytes):
-            status = status_pb2.Status()
-            try:
-                status.ParseFromString(value)
-                return [json_format.MessageToDict(any_, preserving_proto_field_name=True) for any_ in status.details]
-            except Exception:  # an unknown detail type or a corrupt trailer is dropped, not fatal
-                log.warning("undecodable grpc-status-details-bin trailer")
-                return []
-    return []
+def _rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
+    """The google.rpc.Status of the `grpc-status-details-bin` trailer, if any."""
+    try:
+        return rpc_status.from_call(error)
+    except Exception:  # a corrupt trailer, or one contradicting the call's status, is dropped, not fatal
+        log.warning("undecodable or inconsistent grpc-status-details-bin trailer")
+        return None
+
+
+def _details_json(status: status_pb2.Status | None) -> list[dict[str, Any]]:
+    """The details as proto3 JSON objects with "@type"; a detail of an unknown type is left out."""
+    details = []
+    for detail in status.details if status is not None else ():
+        try:
+            details.append(json_format.MessageToDict(detail, preserving_proto_field_name=True))
+        except Exception:
+            log.warning("status detail of an unknown type dropped", extra={"type_url": detail.type_url})
+    return details
+
+
+def _reason_http_status(status: status_pb2.Status | None) -> int | None:
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info) and (info.domain, info.reason) in REASON_HTTP_STATUS:
+            return REASON_HTTP_STATUS[info.domain, info.reason]
+    return None
 
 
 def error_body(http_status: int, code: grpc.StatusCode, message: str, details: Sequence[dict[str, Any]] = ()) -> bytes:
@@ -118,11 +143,12 @@ def error_body(http_status: int, code: grpc.StatusCode, message: str, details: S
 
 
 def error_response(error: GatewayError) -> Response:
+    """The error as a JSON response; never stored by a cache (404 and 405 would be heuristically cacheable)."""
     return Response(
         error_body(error.http_status, error.code, error.message, error.details),
         status_code=error.http_status,
         media_type="application/json",
-        headers=error.headers,
+        headers={"cache-control": "no-store", **error.headers},
     )
 
 
@@ -135,8 +161,10 @@ def grpc_code_for_http_status(http_status: int) -> grpc.StatusCode:
     """For HTTP-level failures raised by the framework (404, 405, 400): the closest gRPC code."""
     special = {
         405: grpc.StatusCode.UNIMPLEMENTED,
+        408: grpc.StatusCode.DEADLINE_EXCEEDED,  # the client did not send its request in time
         413: grpc.StatusCode.OUT_OF_RANGE,
         415: grpc.StatusCode.INVALID_ARGUMENT,
+        431: grpc.StatusCode.OUT_OF_RANGE,  # as 413, for the headers
     }
     if http_status in special:
         return special[http_status]

@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from .errors import GatewayError, error_response
 from .lifecycle import Lifecycle
-from .policy.auth import AuthError, JwtAuthenticator, Principal
+from .policy.auth import AuthError, JwtAuthenticator, Principal, single_authorization
 from .policy.client_address import ClientAddress
 from .policy.ratelimit import RateLimits, RouteLimits
 from .routes.router import PathValues, Router
@@ -101,13 +101,12 @@ class Pipeline:
             await self.limits.check_auth_failures(self.client_address.of(request.scope))
 
         try:
-            return await self.authenticator.authenticate(request.headers.get("authorization"), failures_left)
+            header = single_authorization(request.headers.getlist("authorization"))
+            return await self.authenticator.authenticate(header, failures_left)
         except AuthError as exc:
-            if not exc.missing:
+            if exc.counts_as_failure:
                 await self.limits.record_auth_failure(self.client_address.of(request.scope))
-            raise GatewayError(
-                grpc.StatusCode.UNAUTHENTICATED, exc.message, headers={"WWW-Authenticate": exc.www_authenticate}
-            ) from None
+            raise GatewayError(exc.code, exc.message, headers={"WWW-Authenticate": exc.www_authenticate}) from None
 
     async def limit(self, prepared: PreparedRoute, request: Request, principal: Principal | None) -> None:
         if self.limits.enabled:

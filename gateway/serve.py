@@ -22,8 +22,11 @@ from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
+from starlette.types import ASGIApp
 
+from .http_server import server_config
 from .lifecycle import Lifecycle
+from .settings import HttpSettings
 
 
 class DrainingServer(uvicorn.Server):
@@ -57,3 +60,8 @@ class DrainingServer(uvicorn.Server):
         if self._drain_until is not None and self._clock() >= self._drain_until:
             self.should_exit = True
         return await super().on_tick(counter)
+
+
+def run(app: ASGIApp, settings: HttpSettings, lifecycle: Lifecycle) -> None:
+    """Serve `app` until a signal, drain, then stop as described above; returns when the server is done."""
+    DrainingServer(server_config(app, settings), lifecycle, settings.drain_seconds).run()

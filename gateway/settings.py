@@ -32,6 +32,15 @@ class HttpSettings(BaseModel):
     drain_seconds: float = Field(5.0, ge=0)
     # ... then the listener closes and in-flight requests get this long to finish.
     shutdown_grace_seconds: float = Field(10.0, ge=0)
+    # Slow and greedy clients (gateway/http_server.py): request line and headers, then the body,
+    # must arrive within these; an idle keep-alive connection is closed after its timeout.
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    keep_alive_timeout_seconds: float = Field(5.0, gt=0)
+    max_header_bytes: int = Field(32 * 1024, gt=0)
+    # Load shedding: beyond these a request gets a fast 503 instead of the application.
+    max_connections: int = Field(1000, gt=0)
+    max_in_flight_requests: int = Field(500, gt=0)
 
 
 class AuthSettings(BaseModel):

@@ -2,17 +2,18 @@
 
 The order of checks puts the cheap ones first and lets no token choose how it is verified:
 
-1. the header must be `Bearer <token>` (scheme case-insensitive, one token in JWS compact form, at
-   most 8 KiB); nothing or only whitespace is *missing* credentials, anything else is *invalid*;
+1. the request must carry at most one Authorization header (two are ambiguous: 400
+   `invalid_request`, RFC 6750 §3.1), of the form `Bearer <token>` (scheme case-insensitive, one or
+   more spaces, surrounding whitespace ignored, one token in JWS compact form, at most 8 KiB);
+   nothing or only whitespace is *missing* credentials, anything else is *invalid*;
 2. a token verified before and not yet past its `exp` is answered from a bounded LRU cache (keyed by
    the exact token string, so any tampering misses), provided its signing key is still published;
 3. the unverified header gives only `alg` (refused unless in the allow-list, before any crypto)
-   and `kid`; the key comes from the JWKS by kid alone (an unknown kid may trigger a rate-limited
-   reload, see `gateway.policy.jwks`);
+   and `kid`; the claims must have the right JSON types, `sub` a well-formed user id
+   (`gateway.policy.claims`); the key comes from the JWKS by kid alone (an unknown kid may
+   trigger a rate-limited reload, see `gateway.policy.jwks`);
 4. PyJWT checks the signature (with the key's own algorithm), `exp`, `iat`/`nbf` (not in the
-   future), `iss` and `aud`, all required, with `leeway_seconds` of clock skew;
-5. `sub` must be a non-empty printable ASCII string of at most 128 characters: it travels
-   downstream as gRPC metadata, which allows nothing else.
+   future), `iss` and `aud`, all required, with `leeway_seconds` of clock skew.
 
 Error messages tell a client developer what is wrong ("token expired", "invalid audience") without
 echoing token content or key material.
@@ -20,24 +21,24 @@ echoing token content or key material.
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import httpx
 import jwt
 
+from gateway.policy.claims import ClaimError, check_claim_types
 from gateway.policy.jwks import JwksKeySource
 from gateway.settings import AuthSettings
 
 logger = logging.getLogger(__name__)
 
 MAX_TOKEN_CHARS = 8 * 1024
-MAX_SUBJECT_CHARS = 128
 # PyJWT accepts a token without these unless told to require them.
 REQUIRED_CLAIMS = ("exp", "iat", "iss", "aud", "sub")
 # header.payload.signature, base64url; an empty signature is let through so `alg: none` gets its own message.
@@ -69,23 +70,36 @@ class Principal:
 
 
 class AuthError(Exception):
-    """Authentication failed. `missing`: no bearer credentials at all; else present but invalid.
+    """Authentication failed. `missing`: no bearer credentials at all; `invalid_request`: the
+    credentials are ambiguous (a malformed request, 400); else present but invalid (401).
 
     `message` is safe to show to the client.
     """
 
-    def __init__(self, message: str, *, missing: bool = False) -> None:
+    def __init__(self, message: str, *, missing: bool = False, invalid_request: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.missing = missing
+        self.invalid_request = invalid_request
+
+    @property
+    def code(self) -> grpc.StatusCode:
+        """INVALID_ARGUMENT (400) for a malformed request, else UNAUTHENTICATED (401): RFC 6750 §3.1."""
+        return grpc.StatusCode.INVALID_ARGUMENT if self.invalid_request else grpc.StatusCode.UNAUTHENTICATED
+
+    @property
+    def counts_as_failure(self) -> bool:
+        """A token was presented and refused: what the per-address limit on failed attempts counts."""
+        return not (self.missing or self.invalid_request)
 
     @property
     def www_authenticate(self) -> str:
         """The WWW-Authenticate challenge of RFC 6750 §3 for this failure."""
         if self.missing:
             return "Bearer"
+        error = "invalid_request" if self.invalid_request else "invalid_token"
         description = "".join(c if c in _DESCRIPTION_CHARS else "'" if c == '"' else "?" for c in self.message)
-        return f'Bearer error="invalid_token", error_description="{description}"'
+        return f'Bearer error="{error}", error_description="{description}"'
 
 
 @dataclass(slots=True)
@@ -200,12 +214,14 @@ class JwtAuthenticator:
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise AuthError("missing key id (kid)")
+        _check_claim_shapes(token)
         key = await self.keys.get_or_reload(kid)
         if key is None:
             raise AuthError("unknown signing key")
         self.stats.verifications += 1
         claims = self._decode(token, key)
-        return Principal(subject=_subject(claims), expires_at=_expiry(claims)), kid
+        # Types were checked on these same payload bytes above; PyJWT made exp and sub required.
+        return Principal(subject=claims["sub"], expires_at=float(claims["exp"])), kid
 
     def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
         settings = self._settings
@@ -231,14 +247,26 @@ class JwtAuthenticator:
             raise AuthError("invalid token") from None
 
 
+def single_authorization(values: Sequence[str]) -> str | None:
+    """The one Authorization header of a request (all its values given), None when there is none.
+
+    Two headers are ambiguous credentials: AuthError(invalid_request=True), never a guess.
+    """
+    if len(values) > 1:
+        raise AuthError("send one Authorization header, not several", invalid_request=True)
+    return values[0] if values else None
+
+
 def _bearer_token(authorization: str | None) -> str:
     """The token of `Bearer <token>`; AuthError(missing=True) when there are no credentials at all."""
     if not authorization or not authorization.strip():
         raise AuthError("missing bearer token", missing=True)
-    # Checked on the whole header first: one comparison, before any scanning of a huge value.
-    if len(authorization) > MAX_TOKEN_CHARS + len("Bearer "):
+    # Surrounding whitespace is not part of a field value (RFC 9110 §5.5); `1*SP` separates the
+    # scheme from the token (RFC 6750 §2.1).
+    scheme, _, token = authorization.strip(" \t").partition(" ")
+    token = token.lstrip(" ")
+    if len(token) > MAX_TOKEN_CHARS:
         raise AuthError("token too long")
-    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
         raise AuthError("unsupported authorization scheme, expected Bearer")
     if not token:
@@ -248,16 +276,14 @@ def _bearer_token(authorization: str | None) -> str:
     return token
 
 
-def _subject(claims: dict[str, Any]) -> str:
-    sub = claims.get("sub")
-    if not isinstance(sub, str) or not sub or len(sub) > MAX_SUBJECT_CHARS or not (sub.isascii() and sub.isprintable()):
-        raise AuthError("invalid subject")
-    return sub
-
-
-def _expiry(claims: dict[str, Any]) -> float:
-    # PyJWT compares int(exp), which also accepts numeric strings; we insist on a JSON number.
-    exp = claims.get("exp")
-    if isinstance(exp, bool) or not isinstance(exp, int | float) or not math.isfinite(exp):
-        raise AuthError("invalid exp claim")
-    return float(exp)
+def _check_claim_shapes(token: str) -> None:
+    """Refuse wrongly typed claims before any cryptography. The payload is read without
+    verification for this check alone: it can only refuse a token, never accept one."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        raise AuthError("malformed token") from None
+    try:
+        check_claim_types(claims)
+    except ClaimError as error:
+        raise AuthError(str(error)) from None

@@ -4,7 +4,8 @@ The router orders the routes itself, most specific first (literal segments
 before variables, segment by segment), so the first template that matches
 wins: `/api/v1/postcards/me` is tried before `/api/v1/postcards/{postcard_id}`
 whatever the order the routes were given in. A path that some route matches
-under another method is a 405 with `Allow`.
+under another method is a 405 with `Allow`. HEAD is answered by
+the GET route (RFC 9110 §9.3.2; the HTTP server sends no body for HEAD).
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class Router:
         by_method: dict[str, list[Route]] = defaultdict(list)
         for route in self._routes:
             by_method[route.http_method].append(route)
+        by_method["HEAD"] += by_method["GET"]  # after any explicit (custom) HEAD binding
         self._by_method = dict(by_method)
 
     @property
@@ -48,6 +50,8 @@ class Router:
                 if route.template.verb == verb and route.template.match(segments) is not None
             }
         )
+        if "GET" in allowed:
+            allowed = sorted({*allowed, "HEAD"})
         if allowed:
             raise GatewayError(
                 grpc.StatusCode.UNIMPLEMENTED,

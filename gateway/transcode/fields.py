@@ -17,6 +17,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from ..errors import invalid_argument
+from .json_errors import problem_of
 
 Converter = Callable[[str], Any]
 
@@ -107,7 +108,7 @@ def _enum_converter(field: FieldDescriptor) -> Converter:
         except ValueError:
             number = None
         if number is None or number not in numbers:
-            raise ConversionError(f"not a value of {enum.full_name}")
+            raise ConversionError("not a known enum value")
         return number
 
     return convert
@@ -155,8 +156,11 @@ class FieldSetter:
             target = getattr(target, parent)  # reading a sub-message field creates it on write
         try:
             self.apply(target, self.name, text, self.repeated)
-        except (ConversionError, ValueError) as exc:
-            raise invalid_argument(f"invalid value for field {self.dotted!r}: {exc}") from None
+        except ConversionError as exc:
+            raise invalid_argument(f'invalid value for field "{self.dotted}": {exc}') from None
+        except ValueError as exc:  # from a well-known type's FromJsonString: protobuf's words, not ours
+            problem = problem_of(str(exc)) or "invalid value"
+            raise invalid_argument(f'invalid value for field "{self.dotted}": {problem}') from None
 
 
 def build_setter(root: Descriptor, field_path: tuple[str, ...]) -> FieldSetter:

@@ -14,9 +14,11 @@ import grpc
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
+from starlette.requests import ClientDisconnect
 
 from ..errors import GatewayError, invalid_argument
 from ..routes.router import PathValues
+from .json_errors import describe_parse_error
 from .plan import RoutePlan
 
 _JSON_TYPES = ("application/json",)
@@ -42,14 +44,21 @@ def _unsupported_media_type(got: str) -> GatewayError:
 
 
 async def read_body(chunks: AsyncIterator[bytes], declared_length: int | None, limit: int) -> bytes:
-    """The whole body, refusing with 413 as soon as it is known to exceed `limit` bytes."""
+    """The whole body, refusing with 413 as soon as it is known to exceed `limit` bytes.
+
+    A client that goes away first (or is cut off by the server's body timeout) is CANCELLED
+    (499), an answer nobody reads, not an unhandled error.
+    """
     if declared_length is not None and declared_length > limit:
         raise _too_large(limit)
     body = bytearray()
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
-            raise _too_large(limit)
+    try:
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > limit:
+                raise _too_large(limit)
+    except ClientDisconnect:
+        raise GatewayError(grpc.StatusCode.CANCELLED, "client disconnected before sending the whole body") from None
     return bytes(body)
 
 
@@ -82,7 +91,7 @@ def build_request(
     for key, value in query:
         setter = plan.query_setters.get(key)
         if setter is None:
-            raise invalid_argument(f"unknown query parameter {key!r}")
+            raise invalid_argument(f'unknown query parameter "{key[:200]}"')
         if not setter.repeated and setter.dotted in path_values:
             continue
         setter.set(message, value)
@@ -94,8 +103,6 @@ def build_request(
 def _merge_json(value: dict[str, Any], message: Message) -> None:
     try:
         json_format.ParseDict(value, message, ignore_unknown_fields=False)
-    except json_format.ParseError as exc:
-        # The first line names the field; the rest lists the message's fields, which we keep out.
-        raise invalid_argument(f"invalid request body: {str(exc).splitlines()[0]}") from None
-    except (TypeError, ValueError, AttributeError, RecursionError) as exc:
-        raise invalid_argument(f"invalid request body: {type(exc).__name__}") from None
+    except (json_format.ParseError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        # In the API's terms: the field path and what is wrong, never protobuf type names.
+        raise invalid_argument(describe_parse_error(exc, value)) from None

@@ -4,6 +4,17 @@ proto3 JSON with the original (snake_case) field names; unpopulated fields are
 omitted except those with explicit presence; `response_body` selects one field
 (so a repeated field becomes a bare JSON array); google.api.HttpBody is sent as
 its raw bytes with its own content type.
+
+Response headers for private data:
+
+- `Cache-Control: no-store` on every response of an authenticated route (the caller's own
+  data), whatever the backend sent: no-store is the strongest directive, so nothing a backend
+  could add would make it stricter, and a weaker one (`private, max-age=60`) must not pass.
+  On a public route a backend's allow-listed `cache-control` is kept; without one the answer
+  is `no-store` too (the login response carries a token).
+- A `google.api.HttpBody` (the postcard SVG, which could carry script) gets
+  `X-Content-Type-Options: nosniff` and a Content-Security-Policy that forbids any script,
+  fetch or plug-in and sandboxes the document if it is opened on its own.
 """
 from __future__ import annotations
 
@@ -21,6 +32,11 @@ from .headers import response_headers
 from .plan import RoutePlan
 
 FALLBACK_HEADER = "X-Fallback"
+NO_STORE = "no-store"
+HTTP_BODY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+}
 
 
 def to_json_value(plan: RoutePlan, message: Message) -> Any:
@@ -51,7 +67,7 @@ def _unpopulated(field: FieldDescriptor) -> Any:
 def render(plan: RoutePlan, reply: Reply) -> Response:
     """The HTTP response of an upstream reply: allowed response metadata as headers, X-Fallback when one answered."""
     message = reply.message
-    headers = response_headers(reply.metadata)
+    headers = response_policy_headers(plan, response_headers(reply.metadata))
     if reply.fallback is not None:
         headers[FALLBACK_HEADER] = reply.fallback
     if plan.response_is_http_body:
@@ -62,6 +78,16 @@ def render(plan: RoutePlan, reply: Reply) -> Response:
             headers=headers,
         )
     return json_response(to_json_value(plan, message), plan.success_status, headers)
+
+
+def response_policy_headers(plan: RoutePlan, backend_headers: Mapping[str, str]) -> dict[str, str]:
+    """The backend's allowed headers with the caching and content rules of this module applied."""
+    headers = dict(backend_headers)
+    if not plan.route.policy.public or "cache-control" not in headers:
+        headers["cache-control"] = NO_STORE
+    if plan.response_is_http_body:
+        headers.update(HTTP_BODY_HEADERS)
+    return headers
 
 
 def json_response(value: Any, status: int, headers: Mapping[str, str]) -> Response:

@@ -5,7 +5,8 @@ identity metadata, nothing stored), then validates (INVALID_ARGUMENT naming the
 field), then reads or writes via `PostcardStore` in a thread. Ownership: an id
 that is unknown or belongs to someone else gets the same NOT_FOUND message, so
 callers cannot probe for other users' ids. An idempotency key reused with a
-different request body is FAILED_PRECONDITION (the original task is untouched).
+different request body is FAILED_PRECONDITION with an ErrorInfo detail of reason
+IDEMPOTENCY_KEY_REUSED (the original task is untouched).
 Any unexpected exception becomes INTERNAL "internal error"; details are logged.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.identity import IDEMPOTENCY_KEY_METADATA, metadata_value, require_caller
 from services.common.rpc import guarded
+from services.common.status import IDEMPOTENCY_KEY_REUSED, abort_with_reason
 
 from .artwork import image_url
 from .store import IdempotencyConflict, PostcardRecord, PostcardStore
@@ -48,9 +50,11 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
         try:
             task_id = await asyncio.to_thread(self._store.create_task, user_id, postcard_request, key)
         except IdempotencyConflict:
-            await context.abort(
+            await abort_with_reason(
+                context,
                 grpc.StatusCode.FAILED_PRECONDITION,
                 f"{IDEMPOTENCY_KEY_METADATA} was already used with a different request",
+                IDEMPOTENCY_KEY_REUSED,
             )
         log.info("task accepted", extra={"task_id": task_id, "user_id": user_id, "idempotent": key is not None})
         self._on_task_created()

@@ -7,6 +7,7 @@ once per package (these tests share one event loop: `loop_scope="package"`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
@@ -38,6 +39,22 @@ BLOCKED_WORD = "forbidden"
 VALID_POSTCARD = {"mood": "happy", "style": "watercolour", "theme": "a birthday by the sea"}
 
 
+class GatewayLog(logging.Handler):
+    """Every record of the gateway and its HTTP server (uvicorn), kept for checks after the tests."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith(("gateway", "uvicorn")):
+            self.records.append(record)
+
+    def tracebacks(self) -> list[str]:
+        """The records that carry a traceback (an exception logged with exc_info)."""
+        return [f"{r.name}: {r.getMessage()}" for r in self.records if r.exc_info or r.exc_text]
+
+
 @dataclass
 class System:
     base_url: str
@@ -45,6 +62,8 @@ class System:
     user_state_dir: Path
     postcard_db: Path
     http: httpx.AsyncClient
+    gateway_settings: Settings
+    log: GatewayLog
 
     async def login(self, code: str | None = None) -> str:
         response = await self.http.post("/api/v1/users/login", json={"code": code or uuid.uuid4().hex})
@@ -103,16 +122,32 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
         gateway_settings = Settings(
             auth=AuthSettings(jwks_path=root / "user-service" / "jwks.json"),
             # These tests log in and create far more often than a person would; limits have tests of their own.
-            rate_limit=RateLimitSettings(default="1000/second", routes={}),
+            rate_limit=RateLimitSettings(default="1000/second", routes={}, auth_failures="1000/second"),
             upstreams={
                 USER_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{user_port}"]),
                 POSTCARD_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{postcard_port}"]),
             },
         )
+        log = GatewayLog()
+        logging.getLogger().addHandler(log)
         try:
-            async with serve(create_app(gateway_settings)) as base_url:
+            async with serve(create_app(gateway_settings), gateway_settings.http) as base_url:
                 async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-                    yield System(base_url, wechat, root / "user-service", root / "postcards.sqlite3", http)
+                    system = System(
+                        base_url, wechat, root / "user-service", root / "postcards.sqlite3", http, gateway_settings, log
+                    )
+                    yield system
+                    # After every whole-system test, whatever they sent, the normal flow still works ...
+                    await _login_create_poll(system)
         finally:
+            logging.getLogger().removeHandler(log)
             await postcard_server.stop(0)
             await user_server.stop(0)
+        # ... and the gateway logged no traceback.
+        assert log.tracebacks() == []
+
+
+async def _login_create_poll(system: System) -> None:
+    token = await system.login()
+    task_id = await system.create(token)
+    assert (await system.wait_done(token, task_id))["status"] == "completed"

@@ -18,7 +18,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
 
-from tests.e2e.conftest import System, bearer
+from tests.e2e.conftest import VALID_POSTCARD, System, bearer
+from tests.support.raw_http import exchange, request_bytes
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
 
@@ -44,8 +45,10 @@ def _claims(**overrides: Any) -> dict[str, Any]:
 
 
 def _signed(system: System, **overrides: Any) -> str:
+    """Claims signed with the user-service's real key, as JSON of any shape (jwt.encode checks some types)."""
     private, kid = _real_key(system)
-    return jwt.encode(_claims(**overrides), private, algorithm="EdDSA", headers={"kid": kid})
+    payload = json.dumps(_claims(**overrides)).encode()
+    return jwt.api_jws.encode(payload, private, algorithm="EdDSA", headers={"kid": kid, "typ": "JWT"})
 
 
 def _alg_none(system: System) -> str:
@@ -145,3 +148,79 @@ async def test_ownership_task_postcard_and_image(system: System) -> None:
         assert stolen.status_code == 404, path
         assert stolen.json()["error"]["status"] == "NOT_FOUND"
     assert (await system.http.get("/api/v1/postcards/me", headers=bearer(bob))).json() == []
+
+
+# Claims of the wrong shape, validly signed: 401 naming the claim, and nothing done downstream.
+BAD_AUD = "invalid aud claim: must be a string or a list of strings"
+BAD_CLAIMS: list[tuple[str, dict[str, Any], str]] = [
+    ("empty sub", {"sub": ""}, "invalid subject"),
+    ("blank sub", {"sub": "   "}, "invalid subject"),
+    ("whitespace sub", {"sub": "\t\n"}, "invalid subject"),
+    ("sub with a space", {"sub": "user 1"}, "invalid subject"),
+    ("non-ASCII sub", {"sub": "usér"}, "invalid subject"),
+    ("sub too long", {"sub": "u" * 129}, "invalid subject"),
+    ("numeric sub", {"sub": 42}, "invalid subject"),
+    ("sub as a list", {"sub": ["victim"]}, "invalid subject"),
+    ("exp as a bool", {"exp": True}, "invalid exp claim: must be a number"),
+    ("exp as a string", {"exp": str(int(time.time()) + 600)}, "invalid exp claim: must be a number"),
+    ("iat as a string", {"iat": str(int(time.time()))}, "invalid iat claim: must be a number"),
+    ("iat as a bool", {"iat": True}, "invalid iat claim: must be a number"),
+    ("nbf as a string", {"nbf": "0"}, "invalid nbf claim: must be a number"),
+    ("iss as a number", {"iss": 1}, "invalid iss claim: must be a string"),
+    ("aud with a number", {"aud": ["postcardapp-gateway", 1]}, BAD_AUD),
+    ("aud as an object", {"aud": {"a": 1}}, BAD_AUD),
+    ("jti as a number", {"jti": 7}, "invalid jti claim: must be a string"),
+]
+
+
+@pytest.mark.parametrize(("claims", "message"), [c[1:] for c in BAD_CLAIMS], ids=[c[0] for c in BAD_CLAIMS])
+async def test_claims_of_the_wrong_shape_are_401(system: System, claims: dict[str, Any], message: str) -> None:
+    token = _signed(system, **claims)
+    tasks_before = system.count_rows("tasks")
+    for response in (
+        await system.http.get("/api/v1/users/me", headers=bearer(token)),
+        await system.http.post("/api/v1/postcards/create", json=VALID_POSTCARD, headers=bearer(token)),
+    ):
+        assert response.status_code == 401, response.text
+        assert response.json()["error"] == {"code": 401, "status": "UNAUTHENTICATED", "message": message, "details": []}
+        assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+    assert system.count_rows("tasks") == tasks_before
+
+
+# Authorization header lists: ambiguous credentials are refused, optional whitespace is not.
+AUTHORIZATION_CASES: list[tuple[str, Callable[[str], list[tuple[str, str]]], int]] = [
+    ("one header", lambda t: [("authorization", f"Bearer {t}")], 202),
+    ("trailing space", lambda t: [("authorization", f"Bearer {t} ")], 202),
+    ("trailing tab", lambda t: [("authorization", f"Bearer {t}\t")], 202),
+    ("two spaces after the scheme", lambda t: [("authorization", f"Bearer  {t}")], 202),
+    ("two headers, same token", lambda t: [("authorization", f"Bearer {t}"), ("authorization", f"Bearer {t}")], 400),
+    ("two headers, valid first", lambda t: [("authorization", f"Bearer {t}"), ("authorization", "Bearer a.b.c")], 400),
+    ("two headers, valid second", lambda t: [("authorization", "Bearer a.b.c"), ("authorization", f"Bearer {t}")], 400),
+    ("valid and empty", lambda t: [("authorization", f"Bearer {t}"), ("authorization", "")], 400),
+]
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"), [c[1:] for c in AUTHORIZATION_CASES], ids=[c[0] for c in AUTHORIZATION_CASES]
+)
+async def test_authorization_headers(
+    system: System, headers: Callable[[str], list[tuple[str, str]]], status: int
+) -> None:
+    token = await system.login()
+    tasks_before = system.count_rows("tasks")
+    # Raw HTTP: client libraries refuse to send a header value with trailing whitespace.
+    request = request_bytes(
+        "POST", "/api/v1/postcards/create", [*headers(token), ("content-type", "application/json")],
+        json.dumps(VALID_POSTCARD).encode(),
+    )  # fmt: skip
+    response = await exchange(system.base_url, request)
+    assert response.status == status, response.body
+    if status == 400:
+        assert response.json()["error"] == {
+            "code": 400, "status": "INVALID_ARGUMENT", "message": "send one Authorization header, not several",
+            "details": [],
+        }  # fmt: skip
+        assert response.headers["www-authenticate"].startswith('Bearer error="invalid_request"')
+        assert system.count_rows("tasks") == tasks_before
+    else:
+        assert system.count_rows("tasks") == tasks_before + 1

@@ -84,6 +84,11 @@ async def test_cors_origins_come_from_settings(
             "/test/v1/echo/1", headers={"origin": origin, "access-control-request-method": "GET"}
         )
     assert (preflight.headers.get("access-control-allow-origin") == origin) is allowed
+    if not allowed:  # refused in the common error shape, not Starlette's plain text
+        assert preflight.status_code == 403
+        assert preflight.json() == {"error": {"code": 403, "status": "PERMISSION_DENIED",
+                                              "message": "CORS preflight refused: origin not allowed", "details": []}}
+        assert "Origin" in preflight.headers["vary"]
 
 
 @pytest.mark.parametrize(
@@ -102,9 +107,12 @@ def test_auth_settings_refuse_unsafe_or_ambiguous_configuration(auth: dict[str, 
 
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_HTTP__PORT", "9001")
+    monkeypatch.setenv("GATEWAY_HTTP__HEADER_TIMEOUT_SECONDS", "2.5")
+    monkeypatch.setenv("GATEWAY_HTTP__MAX_IN_FLIGHT_REQUESTS", "64")
     monkeypatch.setenv("GATEWAY_AUTH__JWKS_PATH", "/run/keys/jwks.json")
     monkeypatch.setenv("GATEWAY_UPSTREAMS", '{"a.v1.S": {"endpoints": ["10.0.0.1:50051"], "timeout_seconds": 2}}')
     settings = Settings()  # type: ignore[call-arg]
     assert settings.http.port == 9001
+    assert (settings.http.header_timeout_seconds, settings.http.max_in_flight_requests) == (2.5, 64)
     assert settings.auth.jwks_path == Path("/run/keys/jwks.json")
     assert settings.upstreams["a.v1.S"].timeout_seconds == 2

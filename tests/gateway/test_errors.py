@@ -1,8 +1,13 @@
+from typing import Any
+
 import grpc
 import orjson
 import pytest
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc.aio import AioRpcError
 
-from gateway.errors import HTTP_STATUS, GatewayError, error_response, grpc_code_for_http_status
+from gateway.errors import HTTP_STATUS, GatewayError, error_response, from_rpc_error, grpc_code_for_http_status
 
 EXPECTED = {
     "OK": 200, "CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400, "DEADLINE_EXCEEDED": 504,
@@ -43,3 +48,67 @@ def test_error_shape() -> None:
 )
 def test_framework_statuses(http_status: int, code: str) -> None:
     assert grpc_code_for_http_status(http_status) is grpc.StatusCode[code]
+
+
+def _rpc_error(code: grpc.StatusCode, message: str, *details: Any, status_code: int | None = None) -> AioRpcError:
+    """A backend failure as the gRPC client reports it, with a grpc-status-details-bin trailer when given details."""
+    trailing = grpc.aio.Metadata()
+    if details or status_code is not None:
+        packed = []
+        for detail in details:
+            any_ = any_pb2.Any()
+            any_.Pack(detail)
+            packed.append(any_)
+        status = status_pb2.Status(code=status_code or code.value[0], message=message, details=packed)
+        trailing.add("grpc-status-details-bin", status.SerializeToString())
+    return AioRpcError(code, grpc.aio.Metadata(), trailing, message)
+
+
+REUSED = error_details_pb2.ErrorInfo(reason="IDEMPOTENCY_KEY_REUSED", domain="postcardapp")
+OTHER_REASON = error_details_pb2.ErrorInfo(reason="OTHER", domain="postcardapp")
+FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
+
+# (case, backend error, HTTP status, gRPC status name, number of details passed on)
+FROM_BACKEND = [
+    ("reason with a status of its own", _rpc_error(FAILED_PRECONDITION, "reused", REUSED),
+     422, "FAILED_PRECONDITION", 1),
+    ("no details: the code's row", _rpc_error(FAILED_PRECONDITION, "reused"), 400, "FAILED_PRECONDITION", 0),
+    ("another reason", _rpc_error(FAILED_PRECONDITION, "x", OTHER_REASON),
+     400, "FAILED_PRECONDITION", 1),
+    ("same reason, another domain", _rpc_error(
+        FAILED_PRECONDITION, "x", error_details_pb2.ErrorInfo(reason="IDEMPOTENCY_KEY_REUSED", domain="elsewhere")),
+     400, "FAILED_PRECONDITION", 1),
+    ("other detail types pass", _rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "bad", error_details_pb2.BadRequest(
+        field_violations=[error_details_pb2.BadRequest.FieldViolation(field="mood", description="required")])),
+     400, "INVALID_ARGUMENT", 1),
+    ("opaque code: no details, no reason", _rpc_error(grpc.StatusCode.INTERNAL, "db down", REUSED), 500, "INTERNAL", 0),
+    ("trailer contradicting the status", _rpc_error(FAILED_PRECONDITION, "x", REUSED, status_code=5),
+     400, "FAILED_PRECONDITION", 0),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("error", "http_status", "status", "detail_count"), [c[1:] for c in FROM_BACKEND], ids=[c[0] for c in FROM_BACKEND]
+)
+def test_backend_errors(error: AioRpcError, http_status: int, status: str, detail_count: int) -> None:
+    gateway_error = from_rpc_error(error)
+    assert (gateway_error.http_status, gateway_error.code.name, len(gateway_error.details)) == (
+        http_status, status, detail_count
+    )  # fmt: skip
+
+
+def test_reason_detail_is_shown_as_json() -> None:
+    error = from_rpc_error(_rpc_error(FAILED_PRECONDITION, "reused", REUSED))
+    assert error.details == [
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "IDEMPOTENCY_KEY_REUSED",
+            "domain": "postcardapp",
+        }
+    ]
+
+
+def test_corrupt_details_trailer_is_dropped() -> None:
+    trailing = grpc.aio.Metadata(("grpc-status-details-bin", b"\xff\xff not a status"))
+    error = from_rpc_error(AioRpcError(FAILED_PRECONDITION, grpc.aio.Metadata(), trailing, "x"))
+    assert (error.http_status, error.details) == (400, [])

@@ -35,7 +35,7 @@ async def client(echo_routes: object, key: SigningKey, tmp_path: Path) -> AsyncI
         upstreams={ECHO_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{port}"], timeout_seconds=1)},
     )
     try:
-        async with serve(create_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url) as http:
+        async with serve(create_app(settings), settings.http) as base_url, httpx.AsyncClient(base_url=base_url) as http:
             yield http
     finally:
         await server.stop(None)
@@ -95,7 +95,7 @@ async def test_errors_have_one_shape(
     assert body["error"]["message"]
     assert body["error"]["details"] == []
     if status == 405:
-        assert response.headers["allow"] == "GET"
+        assert response.headers["allow"] == "GET, HEAD"
 
 
 async def test_chunked_oversized_body_is_refused(client: httpx.AsyncClient) -> None:
@@ -156,3 +156,24 @@ async def test_request_id_is_kept_generated_and_forwarded(client: httpx.AsyncCli
     assert replaced.json()["metadata"]["x-request-id"] == generated
     missing = await client.get("/test/v1/nothing")
     assert len(missing.headers["x-request-id"]) == 32
+
+
+async def test_authenticated_answers_are_never_cached(client: httpx.AsyncClient, key: SigningKey) -> None:
+    response = await client.get("/test/v1/whoami", headers={"authorization": f"Bearer {key.token()}"})
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"  # the backend's "public, max-age=600" is overridden
+
+
+async def test_public_answers_keep_their_backends_caching(client: httpx.AsyncClient) -> None:
+    response = await client.get("/test/v1/echo/1", params={"text": "cacheable"})
+    assert response.headers["cache-control"] == "public, max-age=60"
+
+
+@pytest.mark.parametrize("path", ["/test/v1/echo/7?text=hi", "/test/v1/nothing", "/openapi.json"])
+async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient, path: str) -> None:
+    get = await client.get(path)
+    head = await client.head(path)
+    assert head.status_code == get.status_code
+    assert head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"] == str(len(get.content))
+    assert head.headers["content-type"] == get.headers["content-type"]

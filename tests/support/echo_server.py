@@ -35,7 +35,8 @@ async def start_echo_server() -> tuple[grpc.aio.Server, int]:
             await context.abort(grpc.StatusCode.NOT_FOUND, "no such echo")
         if request.text == "slow":
             await asyncio.sleep(5)
-        context.set_trailing_metadata((("cache-control", "no-store"), ("x-internal-secret", "s")))
+        cache_control = "public, max-age=60" if request.text == "cacheable" else "no-store"
+        context.set_trailing_metadata((("cache-control", cache_control), ("x-internal-secret", "s")))
         return echo_out(request=request)
 
     async def update(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -43,6 +44,8 @@ async def start_echo_server() -> tuple[grpc.aio.Server, int]:
 
     async def whoami(request: Any, context: grpc.aio.ServicerContext) -> Any:
         received = {item.key: item.value for item in context.invocation_metadata() if isinstance(item.value, str)}
+        # A backend that thinks its answer cacheable; the gateway must not agree on an authenticated route.
+        context.set_trailing_metadata((("cache-control", "public, max-age=600"),))
         return who_out(metadata=received)
 
     def unary(fn: Any, request_class: Any, response_class: Any) -> grpc.RpcMethodHandler:

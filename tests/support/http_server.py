@@ -9,16 +9,22 @@ from contextlib import asynccontextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
+from gateway.http_server import server_config
+from gateway.settings import HttpSettings
+
 
 @asynccontextmanager
-async def serve(app: ASGIApp) -> AsyncIterator[str]:
-    """Yield the base URL of `app` served over real HTTP; stop the server (lifespan included) on exit."""
+async def serve(app: ASGIApp, settings: HttpSettings | None = None) -> AsyncIterator[str]:
+    """Yield the base URL of `app` served over real HTTP; stop the server (lifespan included) on exit.
+
+    The server is built as in production (`gateway.http_server.server_config`: the gateway's
+    protocol class, timeouts and limits from `settings`), in the test's own event loop.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", loop="none", proxy_headers=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, settings or HttpSettings(), loop="none"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         async with asyncio.timeout(10):

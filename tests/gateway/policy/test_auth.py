@@ -9,11 +9,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.utils import base64url_decode, base64url_encode
 
-from gateway.policy.auth import AuthError, JwtAuthenticator, Principal
+from gateway.policy.auth import AuthError, JwtAuthenticator, Principal, single_authorization
 from gateway.policy.jwks import JwksError
 
 Claims = Callable[..., dict[str, Any]]
@@ -23,7 +24,7 @@ def now() -> int:
     return int(time.time())
 
 
-def raw_token(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"") -> str:
+def raw_token(header: dict[str, Any], payload: Any, signature: bytes = b"") -> str:
     """A JWS compact token built by hand, for what PyJWT refuses to produce."""
     segments = [base64url_encode(json.dumps(part).encode()) for part in (header, payload)]
     return b".".join([*segments, base64url_encode(signature)]).decode()
@@ -34,6 +35,11 @@ def hs256_token(secret: bytes, kid: str, payload: dict[str, Any]) -> str:
     unsigned = raw_token({"alg": "HS256", "typ": "JWT", "kid": kid}, payload).rsplit(".", 1)[0]
     signature = hmac.new(secret, unsigned.encode(), hashlib.sha256).digest()
     return f"{unsigned}.{base64url_encode(signature).decode()}"
+
+
+def signed_json(key: Any, payload: dict[str, Any]) -> str:
+    """Signed claims that `jwt.encode` refuses to produce (it checks some types itself)."""
+    return jwt.api_jws.encode(json.dumps(payload).encode(), key.private, algorithm=key.alg, headers={"kid": key.kid})
 
 
 def tamper_sub(token: str, sub: str) -> str:
@@ -81,7 +87,32 @@ ATTACKS: list[tuple[str, Callable[[Any, Any, Claims], str | None], str, bool]] =
     ("numeric sub", lambda k, o, c: "Bearer " + k.sign(c(sub=42)), "invalid subject", False),
     ("sub too long", lambda k, o, c: "Bearer " + k.sign(c(sub="u" * 129)), "invalid subject", False),
     ("sub with newline", lambda k, o, c: "Bearer " + k.sign(c(sub="user\nx-user-id: admin")), "invalid subject", False),
-    ("exp as string", lambda k, o, c: "Bearer " + k.sign(c(exp=str(now() + 600))), "invalid exp claim", False),
+    ("blank sub", lambda k, o, c: "Bearer " + k.sign(c(sub="   ")), "invalid subject", False),
+    ("sub with a space", lambda k, o, c: "Bearer " + k.sign(c(sub="user 42")), "invalid subject", False),
+    ("sub with a tab", lambda k, o, c: "Bearer " + k.sign(c(sub="user42\t")), "invalid subject", False),
+    ("non-ASCII sub", lambda k, o, c: "Bearer " + k.sign(c(sub="usér")), "invalid subject", False),
+    ("sub as a list", lambda k, o, c: "Bearer " + k.sign(c(sub=["u1"])), "invalid subject", False),
+    ("exp as string", lambda k, o, c: "Bearer " + k.sign(c(exp=str(now() + 600))),
+     "invalid exp claim: must be a number", False),
+    ("exp as bool", lambda k, o, c: "Bearer " + k.sign(c(exp=True)), "invalid exp claim: must be a number", False),
+    ("exp NaN", lambda k, o, c: "Bearer " + k.sign(c(exp=float("nan"))), "invalid exp claim: must be a number",
+     False),
+    ("iat as numeric string", lambda k, o, c: "Bearer " + k.sign(c(iat=str(now()))),
+     "invalid iat claim: must be a number", False),
+    ("iat as bool", lambda k, o, c: "Bearer " + k.sign(c(iat=True)), "invalid iat claim: must be a number", False),
+    ("nbf as object", lambda k, o, c: "Bearer " + k.sign(c(nbf={"t": 1})), "invalid nbf claim: must be a number",
+     False),
+    ("iss as number", lambda k, o, c: "Bearer " + signed_json(k, c(iss=7)), "invalid iss claim: must be a string",
+     False),
+    ("aud as number", lambda k, o, c: "Bearer " + k.sign(c(aud=7)),
+     "invalid aud claim: must be a string or a list of strings", False),
+    ("aud list with a number", lambda k, o, c: "Bearer " + k.sign(c(aud=["test-gateway", 7])),
+     "invalid aud claim: must be a string or a list of strings", False),
+    ("aud empty list", lambda k, o, c: "Bearer " + k.sign(c(aud=[])),
+     "invalid aud claim: must be a string or a list of strings", False),
+    ("jti as number", lambda k, o, c: "Bearer " + k.sign(c(jti=12)), "invalid jti claim: must be a string", False),
+    ("payload not an object", lambda k, o, c: "Bearer " + raw_token({"alg": "EdDSA", "kid": k.kid}, [1], b"x" * 64),
+     "malformed token", False),
     ("no kid", lambda k, o, c: "Bearer " + raw_token({"alg": "EdDSA"}, c(), b"x" * 64), "missing key id (kid)", False),
     ("unknown kid", lambda k, o, c: "Bearer " + o.sign(c(), headers={"kid": "nobody"}), "unknown signing key", False),
     ("embedded attacker jwk", lambda k, o, c: "Bearer " + o.sign(c(), headers={"kid": "nobody", "jwk": o.public_jwk()}),
@@ -132,6 +163,45 @@ async def test_valid_token_gives_principal(scheme, make_key, write_jwks, claims,
     token_claims = claims(sub="user-7")
     principal = await authenticator.authenticate(f"{scheme} {key.sign(token_claims)}")
     assert principal == Principal(subject="user-7", expires_at=float(token_claims["exp"]))
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer {t} ", "Bearer {t}\t", " Bearer {t}", "Bearer  {t}", "bearer {t}  \t "],
+    ids=["trailing space", "trailing tab", "leading space", "two spaces", "mixed"],
+)
+async def test_optional_whitespace_is_accepted(header, make_key, write_jwks, claims, start_authenticator) -> None:
+    key = make_key("k1")
+    write_jwks(key)
+    authenticator = await start_authenticator()
+    principal = await authenticator.authenticate(header.format(t=key.sign(claims(sub="user-7"))))
+    assert principal.subject == "user-7"
+
+
+@pytest.mark.parametrize("sub", ["0b8f2a1e-3c4d-4e5f-8a9b-0c1d2e3f4a5b", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "42",
+                                 "wx:o6_bmjrPTlm6_2sgVt7hMZOPfL2M", "ann@example.com", "u" * 128])
+async def test_well_formed_user_ids_are_accepted(sub, make_key, write_jwks, claims, start_authenticator) -> None:
+    key = make_key("k1")
+    write_jwks(key)
+    authenticator = await start_authenticator()
+    assert (await authenticator.authenticate(f"Bearer {key.sign(claims(sub=sub))}")).subject == sub
+
+
+@pytest.mark.parametrize(("values", "expected"), [([], None), (["Bearer a.b.c"], "Bearer a.b.c"), ([""], "")])
+def test_single_authorization(values: list[str], expected: str | None) -> None:
+    assert single_authorization(values) == expected
+
+
+@pytest.mark.parametrize("values", [["Bearer a.b.c", "Bearer d.e.f"], ["Bearer a.b.c", "Bearer a.b.c"], ["", ""]])
+def test_two_authorization_headers_are_an_invalid_request(values: list[str]) -> None:
+    with pytest.raises(AuthError) as raised:
+        single_authorization(values)
+    error = raised.value
+    assert error.invalid_request and not error.missing
+    assert error.code.name == "INVALID_ARGUMENT"
+    assert error.www_authenticate == (
+        'Bearer error="invalid_request", error_description="send one Authorization header, not several"'
+    )
 
 
 async def test_expired_within_leeway_is_accepted(make_key, write_jwks, claims, start_authenticator) -> None:

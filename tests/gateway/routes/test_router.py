@@ -39,11 +39,25 @@ def test_literal_wins_whatever_the_order_given(contract_routes: list[Route], see
 
 
 @pytest.mark.parametrize(
+    ("path", "rpc"), [("/api/v1/users/me", "GetMe"), ("/api/v1/postcards/p-1/image", "GetPostcardImage")]
+)
+def test_head_is_answered_by_the_get_route(contract_routes: list[Route], path: str, rpc: str) -> None:
+    route, _ = Router(contract_routes).match("HEAD", path)
+    assert route.method.name == rpc
+
+
+def test_head_is_not_allowed_where_get_is_not(contract_routes: list[Route]) -> None:
+    with pytest.raises(GatewayError) as caught:
+        Router(contract_routes).match("HEAD", "/api/v1/users/login")
+    assert (caught.value.http_status, caught.value.headers["Allow"]) == (405, "POST")
+
+
+@pytest.mark.parametrize(
     ("method", "path", "status", "allow"),
     [
-        ("DELETE", "/api/v1/postcards/me", 405, "GET"),
+        ("DELETE", "/api/v1/postcards/me", 405, "GET, HEAD"),
         ("GET", "/api/v1/users/login", 405, "POST"),
-        ("PUT", "/api/v1/postcards/create", 405, "GET, POST"),
+        ("PUT", "/api/v1/postcards/create", 405, "GET, HEAD, POST"),
         ("GET", "/api/v1/nothing", 404, None),
         ("GET", "/api/v1/postcards/p-1/image/extra", 404, None),
         ("GET", "/api/v1/postcards/me/", 404, None),

@@ -1,3 +1,6 @@
+import pytest
+
+from gateway.errors import GatewayError
 from gateway.transcode.headers import request_metadata, response_headers
 
 
@@ -12,7 +15,6 @@ def test_only_allowed_request_headers_cross() -> None:
         ("cookie", "session=1"),
         ("host", "example"),
         ("x-forwarded-for", "1.2.3.4"),
-        ("idempotency-key", "bad\nvalue"),
     ]
     assert request_metadata(headers) == [
         ("authorization", "Bearer t"),
@@ -21,6 +23,62 @@ def test_only_allowed_request_headers_cross() -> None:
         ("idempotency-key", "k"),
         ("accept-language", "zh-CN"),
     ]
+
+
+# Headers we only pass along: a value gRPC would refuse is dropped, the request goes on.
+DROPPED = [
+    ("latin-1 byte, as Starlette decodes it", "accept-language", "fr\xe9"),
+    ("non-ASCII", "traceparent", "00-é"),
+    ("control character", "tracestate", "a=\x01"),
+    ("DEL", "accept-language", "en\x7f"),
+    ("too long", "accept-language", "a" * 257),
+    ("empty", "accept-language", ""),
+    ("blank", "traceparent", "   "),
+    ("tracestate too long", "tracestate", "k=" + "v" * 511),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), [c[1:] for c in DROPPED], ids=[c[0] for c in DROPPED])
+def test_malformed_pass_along_headers_are_dropped(name: str, value: str) -> None:
+    assert request_metadata([(name, value), ("x-request-id", "r1")]) == [("x-request-id", "r1")]
+
+
+def test_values_lose_surrounding_whitespace() -> None:
+    assert request_metadata([("accept-language", " zh-CN\t")]) == [("accept-language", "zh-CN")]
+
+
+def test_list_headers_are_combined_and_singletons_sent_twice_do_not_cross() -> None:
+    headers = [("tracestate", "a=1"), ("traceparent", "00-a"), ("tracestate", "b=2"), ("traceparent", "00-b")]
+    assert request_metadata(headers) == [("tracestate", "a=1, b=2")]
+
+
+def test_combined_list_within_the_limit() -> None:
+    assert request_metadata([("accept-language", "a" * 200), ("accept-language", "b" * 200)]) == []
+
+
+# Idempotency-Key decides whether a create happens twice: refused (400) with the rule, never dropped.
+BAD_KEYS = [
+    ("latin-1 byte", ["k\xe9"], "1-200 printable ASCII characters (0x20-0x7E)"),
+    ("control character", ["k\x00y"], "1-200 printable ASCII characters"),
+    ("too long", ["k" * 201], "1-200 printable ASCII characters (0x20-0x7E), got 201"),
+    ("empty", [""], "1-200 printable ASCII characters"),
+    ("blank", ["  "], "1-200 printable ASCII characters"),
+    ("sent twice", ["a", "b"], "send one Idempotency-Key header, not 2"),
+    ("sent twice, same value", ["a", "a"], "send one Idempotency-Key header"),
+]
+
+
+@pytest.mark.parametrize(("values", "message"), [c[1:] for c in BAD_KEYS], ids=[c[0] for c in BAD_KEYS])
+def test_malformed_idempotency_key_is_400(values: list[str], message: str) -> None:
+    with pytest.raises(GatewayError) as caught:
+        request_metadata([("idempotency-key", value) for value in values])
+    assert caught.value.http_status == 400
+    assert message in caught.value.message
+
+
+def test_idempotency_key_at_the_limit_crosses() -> None:
+    key = "k" * 199 + "~"
+    assert request_metadata([("idempotency-key", key)]) == [("idempotency-key", key)]
 
 
 def test_only_allowed_response_metadata_crosses() -> None:

@@ -1,11 +1,12 @@
 from typing import Any
 
 import orjson
+import pytest
 from google.api import httpbody_pb2
 from google.protobuf import timestamp_pb2
 
 from gateway.transcode.plan import build_plan
-from gateway.transcode.response import render, to_json_value
+from gateway.transcode.response import render, response_policy_headers, to_json_value
 from gateway.upstream.call import Reply
 from postcardapp.postcard.v1 import postcard_service_pb2 as postcard
 from postcardapp.user.v1 import user_service_pb2 as user
@@ -54,7 +55,7 @@ def test_success_status_and_http_body(route_named: Any) -> None:
     assert image.status_code == 200
     assert image.body == b"<svg/>"
     assert image.headers["content-type"] == "image/svg+xml"
-    assert image.headers["cache-control"] == "private"
+    assert image.headers["cache-control"] == "no-store"  # authenticated: never weaker
 
 
 def test_fallback_is_flagged(route_named: Any) -> None:
@@ -62,3 +63,34 @@ def test_fallback_is_flagged(route_named: Any) -> None:
     response = render(build_plan(route_named("ListMyPostcards")), reply)
     assert (response.status_code, orjson.loads(response.body)) == (200, [])
     assert response.headers["x-fallback"] == "empty"
+
+
+# (rpc, backend's allow-listed headers, expected cache-control): authenticated routes are always
+# no-store; a public route keeps what its backend says, else no-store.
+CACHING = [
+    ("GetPostcard", {}, "no-store"),
+    ("GetPostcard", {"cache-control": "private, max-age=60"}, "no-store"),
+    ("GetPostcard", {"cache-control": "public, max-age=86400"}, "no-store"),
+    ("CreatePostcard", {}, "no-store"),
+    ("Login", {}, "no-store"),
+    ("Login", {"cache-control": "no-cache"}, "no-cache"),
+]
+
+
+@pytest.mark.parametrize(("rpc", "backend", "expected"), CACHING)
+def test_cache_control(route_named: Any, rpc: str, backend: dict[str, str], expected: str) -> None:
+    assert response_policy_headers(build_plan(route_named(rpc)), backend)["cache-control"] == expected
+
+
+def test_http_body_cannot_be_sniffed_or_run_script(route_named: Any) -> None:
+    image = render(
+        build_plan(route_named("GetPostcardImage")),
+        Reply(httpbody_pb2.HttpBody(content_type="image/svg+xml", data=b"<svg/>"),
+              [("cache-control", "public"), ("etag", "x")], "e"),
+    )
+    assert image.headers["x-content-type-options"] == "nosniff"
+    assert image.headers["content-security-policy"] == "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    assert (image.headers["cache-control"], image.headers["etag"]) == ("no-store", "x")
+    created = render(build_plan(route_named("CreatePostcard")),
+                     Reply(postcard.CreatePostcardResponse(task_id="t"), [], "e"))
+    assert "content-security-policy" not in created.headers

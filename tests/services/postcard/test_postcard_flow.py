@@ -6,6 +6,8 @@ import xml.etree.ElementTree as ET
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from tests.services.postcard.support import Running, as_user, count_rows, query
@@ -103,6 +105,10 @@ async def test_reused_key_with_a_different_body_is_failed_precondition(running: 
 
     assert raised.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "idempotency-key" in (raised.value.details() or "")
+    status = rpc_status.from_call(raised.value)  # the reason travels as an ErrorInfo detail
+    info = error_details_pb2.ErrorInfo()
+    assert status is not None and status.details[0].Unpack(info)
+    assert (info.reason, info.domain) == ("IDEMPOTENCY_KEY_REUSED", "postcardapp")
     assert query(running.db_path, "SELECT task_id, theme FROM tasks") == [(task_id, "one")]
 
 
