@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from .app import create_app
 from .observability.logs import configure_logging
+from .observability.tracing import tracer_provider_from_env
 from .routes.table import RouteTableError
 from .serve import run
 from .settings import Settings
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         settings.http.port = args.port
     configure_logging(settings.log_level)
     try:
-        app = create_app(settings)
+        app = create_app(settings, tracer_provider=tracer_provider_from_env("postcard-gateway"))
     except RouteTableError as exc:
         sys.exit(f"gateway: cannot serve the contracts: {exc}")
     run(app, settings.http, app.state.lifecycle)

@@ -1,10 +1,11 @@
-"""create_app(settings): assembles routes, middleware and lifespan — nothing else.
+"""create_app(settings): assembles the pipeline, the FastAPI app, middleware and lifespan — nothing else.
 
 The route table, the per-route plans and the OpenAPI document are built here,
 once, from the compiled contracts; a bad contract stops start-up with a clear
 message. The key set and the upstream pools (channels, health watchers) are
 opened in the lifespan, which waits briefly for the endpoints' first health
-reports before the gateway reports ready.
+reports before the gateway reports ready. The result is the `FrontDoor`:
+contract routes go to the pipeline, the rest to FastAPI.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from opentelemetry.sdk.trace import TracerProvider
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -24,9 +26,13 @@ from starlette.responses import Response
 from .boundary import ErrorBoundary
 from .cors import CorsMiddleware
 from .errors import GatewayError, error_response, grpc_code_for_http_status
+from .front_door import FrontDoor
 from .health import HealthReport, install_health
 from .lifecycle import Lifecycle
+from .observability.access import ObserveMiddleware
+from .observability.metrics import GatewayMetrics, install_metrics
 from .observability.request_id import RequestIdMiddleware
+from .observability.tracing import Tracing
 from .pipeline import Pipeline, PreparedRoute
 from .policy.auth import JwtAuthenticator
 from .policy.client_address import ClientAddress
@@ -44,7 +50,8 @@ log = logging.getLogger(__name__)
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = None) -> FrontDoor:
+    """The gateway as an ASGI app; `tracer_provider` turns tracing on (see observability/tracing.py)."""
     import_contracts(settings.contracts.modules)
     catalog = rpc_catalog(settings.upstreams)
     routes = load_routes(catalog)
@@ -54,10 +61,24 @@ def create_app(settings: Settings) -> FastAPI:
                if name.rpartition(".")[0] in settings.upstreams and name not in catalog}
     if unknown:
         raise RouteTableError(f"GATEWAY_RATE_LIMIT__ROUTES names methods not in the contracts: {sorted(unknown)}")
-    prepared = {route: PreparedRoute(route, build_plan(route), limits.for_method(route.name)) for route in routes}
-    upstream = Upstream(settings.upstreams, settings.fallback)
+    prepared = {
+        route: PreparedRoute(route, build_plan(route), limits.for_method(route.name), route.template.openapi_path())
+        for route in routes
+    }
+    metrics = GatewayMetrics()
+    tracing = Tracing(tracer_provider)
+    upstream = Upstream(
+        settings.upstreams, settings.fallback, observer=metrics, interceptors=tracing.grpc_interceptors()
+    )
     authenticator = JwtAuthenticator(settings.auth)
     lifecycle = Lifecycle()
+    cors_options: dict[str, Any] = {
+        "allow_origins": settings.http.cors_origins,
+        "allow_methods": ALL_METHODS,
+        "allow_headers": ["authorization", "content-type", "idempotency-key", "x-request-id", "grpc-timeout"],
+        "expose_headers": ["x-request-id", "retry-after", "x-fallback", "ratelimit-limit", "ratelimit-remaining",
+                           "ratelimit-reset"],
+    }
     pipeline = Pipeline(
         Router(routes),
         prepared,
@@ -66,6 +87,9 @@ def create_app(settings: Settings) -> FastAPI:
         limits,
         ClientAddress(settings.rate_limit.trusted_proxies),
         lifecycle,
+        metrics,
+        tracing,
+        CorsMiddleware(None, **cors_options) if settings.http.cors_origins else None,  # type: ignore[arg-type]
         settings.http.max_body_bytes,
     )
 
@@ -81,6 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
             stack.push_async_callback(limits.close)
             await upstream.start(settings.startup_wait_seconds)
             stack.push_async_callback(upstream.close)
+            stack.callback(tracing.shutdown)  # flush spans last
             stack.callback(lifecycle.stopped)
             lifecycle.ready()
             yield
@@ -90,30 +115,29 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0.0",
         description="REST/JSON entry point of the AI postcard mini-program; routes come from the .proto contracts.",
         lifespan=lifespan,
+        # For the routes FastAPI serves; contract routes do the same as pipeline stages.
         middleware=[
             # Request id outermost, so that even the boundary's 500 carries X-Request-ID.
             Middleware(RequestIdMiddleware),
+            Middleware(ObserveMiddleware, metrics=metrics),
             Middleware(ErrorBoundary),
-            Middleware(
-                CorsMiddleware,
-                allow_origins=settings.http.cors_origins,
-                allow_methods=ALL_METHODS,
-                allow_headers=["authorization", "content-type", "idempotency-key", "x-request-id"],
-                expose_headers=["x-request-id", "retry-after"],
-            ),
+            Middleware(CorsMiddleware, **cors_options),
         ],
     )
-    # Read by the server runner (drain on SIGTERM), the health endpoints and tests.
+    # Read by the server runner (drain on SIGTERM) and tests.
     app.state.lifecycle = lifecycle
     app.state.upstream = upstream
     _install_error_handlers(app)
     install_health(app, HealthReport(upstream, settings.upstreams, lifecycle))
-    # Contract routes are matched by our own router (literal segments beat variables, exact 405s).
-    # As the default of FastAPI's router it sees only requests no hand-written route claims, so
-    # those keep their own 405s.
-    app.router.default = pipeline.asgi
+    install_metrics(app, metrics)
+    if tracing.enabled:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider)
+    # A request no contract route and no FastAPI route serves: the pipeline's 404, or 405 with Allow.
+    app.router.default = pipeline.unmatched
     _install_openapi(app, routes, settings.http.max_body_bytes)
-    return app
+    return FrontDoor(pipeline, app)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

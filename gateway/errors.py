@@ -157,6 +157,10 @@ def internal_error_body() -> bytes:
     return error_body(500, grpc.StatusCode.INTERNAL, _OPAQUE_MESSAGE)
 
 
+def internal_error_response() -> Response:
+    return error_response(GatewayError(grpc.StatusCode.INTERNAL, _OPAQUE_MESSAGE))
+
+
 def grpc_code_for_http_status(http_status: int) -> grpc.StatusCode:
     """For HTTP-level failures raised by the framework (404, 405, 400): the closest gRPC code."""
     special = {

@@ -1,28 +1,39 @@
-"""A request's way through the gateway, one named stage after another.
+"""A contract route's way through the gateway, one named stage after another.
 
-    route -> authenticate -> limit -> transcode in -> call upstream -> render
+    request id -> trace -> authenticate -> limit -> transcode in -> call upstream -> render
+               -> respond (CORS, request id, drain) -> observe (metrics, access line)
 
-`call upstream` is the upstream layer (`upstream/client.py`): pick a healthy
-endpoint, its breaker, the deadline, retries where safe, and the contract's
-fallback. Any stage may raise GatewayError; it leaves through
-errors.error_response with the common error shape. Everything a stage needs
-per route was computed at start-up (`PreparedRoute`); the stages only do
-per-request work.
+Contract routes take this path straight from the front door (`front_door.py`):
+no FastAPI middleware wraps them, every policy is a plain stage here. `call
+upstream` is the upstream layer (`upstream/client.py`): a healthy endpoint, its
+breaker, the deadline, retries where safe, the contract's fallback. Any stage
+may raise GatewayError, which becomes the common error shape
+(`errors.error_response`); anything else is logged with its traceback and
+answered with the opaque 500. Everything a stage needs per route was computed
+at start-up (`PreparedRoute`); the stages only do per-request work.
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import grpc
 from google.protobuf.message import Message
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from .errors import GatewayError, error_response
+from .cors import CorsMiddleware
+from .errors import GatewayError, error_response, internal_error_response
 from .lifecycle import Lifecycle
+from .observability.access import Exchange, observe
+from .observability.metrics import GatewayMetrics
+from .observability.request_id import HEADER as REQUEST_ID
+from .observability.request_id import accept_request_id, bind_request_id, unbind_request_id
+from .observability.tracing import Tracing, finish_span
 from .policy.auth import AuthError, JwtAuthenticator, Principal, single_authorization
 from .policy.client_address import ClientAddress
 from .policy.ratelimit import RateLimits, RouteLimits
@@ -35,6 +46,10 @@ from .transcode.response import render
 from .upstream.call import CallContext, Reply
 from .upstream.client import Upstream
 
+log = logging.getLogger(__name__)
+_ORIGIN = b"origin"
+_CLOSE = (b"connection", b"close")
+
 
 @dataclass(frozen=True, slots=True)
 class PreparedRoute:
@@ -43,6 +58,7 @@ class PreparedRoute:
     route: Route
     plan: RoutePlan
     limits: RouteLimits
+    label: str  # the route template, for spans, metrics and the access line
 
 
 class Pipeline:
@@ -55,6 +71,9 @@ class Pipeline:
         limits: RateLimits,
         client_address: ClientAddress,
         lifecycle: Lifecycle,
+        metrics: GatewayMetrics,
+        tracing: Tracing,
+        cors: CorsMiddleware | None,
         max_body_bytes: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -65,59 +84,95 @@ class Pipeline:
         self.limits = limits
         self.client_address = client_address
         self.lifecycle = lifecycle
+        self.metrics = metrics
+        self.tracing = tracing
+        self.cors = cors
         self.max_body_bytes = max_body_bytes
         self.clock = clock
 
-    async def asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await send({"type": "websocket.close", "code": 1000})
-            return
-        response = await self.handle(Request(scope, receive))
-        if self.lifecycle.draining:
-            response.headers["connection"] = "close"  # reconnect to a replica that is not going away
-        await response(scope, receive, send)
-
-    async def handle(self, request: Request) -> Response:
+    def claim(self, scope: Scope) -> tuple[PreparedRoute, PathValues] | None:
+        """The contract route of an HTTP request, or None: then FastAPI answers it (or `unmatched` does)."""
         try:
-            prepared, path_values = self.route(request)
-            principal = await self.authenticate(prepared, request)
-            await self.limit(prepared, request, principal)
-            message, context = await self.transcode_in(prepared, request, path_values, principal)
-            reply = await self.call_upstream(prepared, message, context)
-            return render(prepared.plan, reply)
-        except GatewayError as error:
-            return error_response(error)
-
-    def route(self, request: Request) -> tuple[PreparedRoute, PathValues]:
-        raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
-        route, values = self.router.match(request.method, raw_path.decode("latin-1"))
+            route, values = self.router.match(scope["method"], _raw_path(scope))
+        except GatewayError:
+            return None
         return self.prepared[route], values
 
-    async def authenticate(self, prepared: PreparedRoute, request: Request) -> Principal | None:
+    async def serve(
+        self, scope: Scope, receive: Receive, send: Send, prepared: PreparedRoute, path_values: PathValues
+    ) -> None:
+        """Answer one request of a contract route."""
+        started = time.perf_counter()
+        request_id = accept_request_id(scope)
+        bound = bind_request_id(request_id)
+        exchange = Exchange(scope["method"], prepared.label)
+        try:
+            with self.tracing.server_span(scope, prepared.label) as span:
+                response = await self.answer(Request(scope, receive), prepared, path_values, request_id, exchange)
+                exchange.status = response.status_code
+                finish_span(span, exchange.status)
+                await self.respond(scope, send, response, request_id)
+        finally:
+            observe(self.metrics, exchange, time.perf_counter() - started)
+            unbind_request_id(bound)
+
+    async def answer(
+        self, request: Request, prepared: PreparedRoute, path_values: PathValues, request_id: str, exchange: Exchange
+    ) -> Response:
+        try:
+            principal = await self.authenticate(prepared, request, exchange)
+            await self.limit(prepared, request, principal)
+            message, context = await self.transcode_in(prepared, request, path_values, principal, request_id)
+            reply = await self.call_upstream(prepared, message, context, exchange)
+            return render(prepared.plan, reply)
+        except GatewayError as error:
+            exchange.grpc_code = exchange.grpc_code or error.code.name
+            return error_response(error)
+        except Exception:
+            log.exception("unhandled error", extra={"method": request.method, "route": prepared.label})
+            return internal_error_response()
+
+    async def authenticate(self, prepared: PreparedRoute, request: Request, exchange: Exchange) -> Principal | None:
         if prepared.route.policy.public:
             return None
 
         async def failures_left() -> None:  # only for tokens not already verified
-            await self.limits.check_auth_failures(self.client_address.of(request.scope))
+            try:
+                await self.limits.check_auth_failures(self.client_address.of(request.scope))
+            except GatewayError:
+                self.metrics.rate_limited.labels(prepared.label, "auth_failures").inc()
+                raise
 
         try:
             header = single_authorization(request.headers.getlist("authorization"))
-            return await self.authenticator.authenticate(header, failures_left)
+            principal = await self.authenticator.authenticate(header, failures_left)
         except AuthError as exc:
+            self.metrics.jwt_failures.labels(exc.reason).inc()
             if exc.counts_as_failure:
                 await self.limits.record_auth_failure(self.client_address.of(request.scope))
             raise GatewayError(exc.code, exc.message, headers={"WWW-Authenticate": exc.www_authenticate}) from None
+        exchange.user_id = principal.subject
+        return principal
 
     async def limit(self, prepared: PreparedRoute, request: Request, principal: Principal | None) -> None:
         if self.limits.enabled:
             caller = f"user:{principal.subject}" if principal else f"ip:{self.client_address.of(request.scope)}"
-            await self.limits.check(prepared.limits, caller)
+            try:
+                await self.limits.check(prepared.limits, caller)
+            except GatewayError:
+                self.metrics.rate_limited.labels(prepared.label, "route").inc()
+                raise
 
     async def transcode_in(
-        self, prepared: PreparedRoute, request: Request, path_values: PathValues, principal: Principal | None
+        self,
+        prepared: PreparedRoute,
+        request: Request,
+        path_values: PathValues,
+        principal: Principal | None,
+        request_id: str,
     ) -> tuple[Message, CallContext]:
         plan = prepared.plan
-        context = call_context(request.headers, principal, self.clock())
+        context = call_context(request.headers, principal, request_id, self.clock())
         body = None
         if plan.body:
             length = _content_length(request)
@@ -127,8 +182,43 @@ class Pipeline:
             body = transcode_in.parse_json(raw)
         return transcode_in.build_request(plan, path_values, request.query_params.multi_items(), body), context
 
-    async def call_upstream(self, prepared: PreparedRoute, message: Message, context: CallContext) -> Reply:
-        return await self.upstream.call(prepared.route.rpc, message, context)
+    async def call_upstream(
+        self, prepared: PreparedRoute, message: Message, context: CallContext, exchange: Exchange
+    ) -> Reply:
+        try:
+            reply = await self.upstream.call(prepared.route.rpc, message, context)
+        except GatewayError as error:
+            exchange.grpc_code = error.code.name
+            raise
+        exchange.endpoint, exchange.fallback = reply.endpoint, reply.fallback
+        exchange.grpc_code = "OK" if reply.fallback is None else None
+        return reply
+
+    async def respond(self, scope: Scope, send: Send, response: Response, request_id: str) -> None:
+        """Send the response with the request id, CORS headers for an allowed origin, and the drain's close."""
+        headers = [*response.raw_headers, (REQUEST_ID, request_id.encode())]
+        if self.lifecycle.draining:
+            headers.append(_CLOSE)  # reconnect to a replica that is not going away
+        start = {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        if self.cors is not None and any(name == _ORIGIN for name, _ in scope["headers"]):
+            await self.cors.send(start, send, Headers(scope=scope))  # Starlette's own rule for simple requests
+        else:
+            await send(start)
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def unmatched(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """FastAPI's default route: a path no route serves (404) or serves under other methods (405 with Allow)."""
+        try:
+            self.router.match(scope["method"], _raw_path(scope))
+            response = error_response(GatewayError(grpc.StatusCode.NOT_FOUND, "no route for this path"))
+        except GatewayError as error:
+            response = error_response(error)
+        await response(scope, receive, send)
+
+
+def _raw_path(scope: Scope) -> str:
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    return raw_path.decode("latin-1")
 
 
 def _content_length(request: Request) -> int | None:

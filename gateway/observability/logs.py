@@ -1,4 +1,4 @@
-"""JSON logs on stderr, one object per line, each carrying the current request id."""
+"""JSON logs on stderr, one object per line, each carrying the current request id and trace id."""
 from __future__ import annotations
 
 import logging
@@ -7,12 +7,15 @@ import sys
 from pythonjsonlogger.orjson import OrjsonFormatter
 
 from .request_id import current_request_id
+from .tracing import current_trace_id
 
 
-class _RequestIdFilter(logging.Filter):
+class _RequestContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = current_request_id()
+        if not hasattr(record, "trace_id"):
+            record.trace_id = current_trace_id()
         return True
 
 
@@ -21,12 +24,12 @@ def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         OrjsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             static_fields={"service": "gateway"},
         )
     )
-    handler.addFilter(_RequestIdFilter())
+    handler.addFilter(_RequestContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -1,20 +1,38 @@
 """X-Request-ID: kept from the client when well-formed, else generated; echoed; in every log line.
 
-Pure ASGI middleware (a context variable set here is visible to everything the
-request runs). It also rewrites the request's own header to the accepted id,
-so the header allow-list forwards exactly this id downstream.
+`accept_request_id` is the one rule; the pipeline applies it as its first
+stage, and `RequestIdMiddleware` (pure ASGI) for the routes FastAPI serves.
+Either binds the id to a context variable, visible to everything the request
+runs: log lines, and the `x-request-id` metadata of every upstream call
+(`transcode.context.call_context`).
 """
 from __future__ import annotations
 
 import re
 import uuid
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = b"x-request-id"
-_VALID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
+_VALID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def accept_request_id(scope: Scope) -> str:
+    """The client's X-Request-ID when it is 1-128 of [A-Za-z0-9._:-], else a new random one."""
+    for name, value in scope["headers"]:
+        if name == HEADER:
+            return value.decode() if _VALID.fullmatch(value) else uuid.uuid4().hex
+    return uuid.uuid4().hex
+
+
+def bind_request_id(request_id: str) -> Token[str | None]:
+    return _current.set(request_id)
+
+
+def unbind_request_id(token: Token[str | None]) -> None:
+    _current.reset(token)
 
 
 def current_request_id() -> str | None:
@@ -29,18 +47,17 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = next((value for name, value in scope["headers"] if name == HEADER), None)
-        request_id = given if given is not None and _VALID.match(given) else uuid.uuid4().hex.encode()
-        scope["headers"] = [(n, v) for n, v in scope["headers"] if n != HEADER] + [(HEADER, request_id)]
-        token = _current.set(request_id.decode())
+        request_id = accept_request_id(scope)
+        echoed = request_id.encode()
+        token = bind_request_id(request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(n, v) for n, v in message.get("headers", []) if n.lower() != HEADER]
-                message["headers"] = [*headers, (HEADER, request_id)]
+                message["headers"] = [*headers, (HEADER, echoed)]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            _current.reset(token)
+            unbind_request_id(token)

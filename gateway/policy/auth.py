@@ -88,6 +88,16 @@ class AuthError(Exception):
         return grpc.StatusCode.INVALID_ARGUMENT if self.invalid_request else grpc.StatusCode.UNAUTHENTICATED
 
     @property
+    def reason(self) -> str:
+        """A short fixed word for metrics ("token_expired", "invalid_signature", ...): messages are a fixed set."""
+        if self.missing:
+            return "missing"
+        if self.invalid_request:
+            return "ambiguous"
+        head = self.message.split(":", 1)[0].lower()
+        return "_".join("".join(c if c.isalnum() else " " for c in head).split())[:40] or "invalid"
+
+    @property
     def counts_as_failure(self) -> bool:
         """A token was presented and refused: what the per-address limit on failed attempts counts."""
         return not (self.missing or self.invalid_request)

@@ -1,9 +1,8 @@
 """HTTP request -> the `CallContext` of the upstream calls it makes: metadata, identity, deadline.
 
-The metadata is the header allow-list (`headers.request_metadata`), which
-carries the request id (the request-id middleware has already put the accepted
-id in the request's headers), plus `x-user-id` from the verified token, and
-nothing from the client that claims an identity. A `grpc-timeout` header
+The metadata is the header allow-list (`headers.request_metadata`), plus the
+accepted request id (`x-request-id`) and `x-user-id` from the verified token,
+and nothing from the client that claims an identity. A `grpc-timeout` header
 shortens every call's deadline; a malformed one is a 400.
 """
 from __future__ import annotations
@@ -14,12 +13,15 @@ from ..errors import invalid_argument
 from ..policy.auth import Principal
 from ..upstream.call import CallContext
 from ..upstream.deadline import InvalidTimeout, parse_grpc_timeout
-from .headers import IDEMPOTENCY_KEY, USER_ID_METADATA, request_metadata
+from .headers import IDEMPOTENCY_KEY, REQUEST_ID_METADATA, USER_ID_METADATA, request_metadata
 
 
-def call_context(headers: Mapping[str, str], principal: Principal | None, now: float) -> CallContext:
+def call_context(
+    headers: Mapping[str, str], principal: Principal | None, request_id: str, now: float
+) -> CallContext:
     """`headers` is the request's (case-insensitive) header mapping; `now` is monotonic."""
     metadata = request_metadata(headers.items())
+    metadata.append((REQUEST_ID_METADATA, request_id))
     if principal is not None:
         metadata.append((USER_ID_METADATA, principal.subject))
     timeout = headers.get("grpc-timeout")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from ..errors import invalid_argument
 
 USER_ID_METADATA = "x-user-id"
+REQUEST_ID_METADATA = "x-request-id"  # the accepted id (observability/request_id.py), never the client's raw header
 IDEMPOTENCY_KEY = "idempotency-key"
 # The postcard-service accepts keys of at most 200 characters; the gateway's rule is the same.
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -37,7 +38,6 @@ class HeaderRule:
 # HTTP request header -> gRPC request metadata (names are lower case on both sides).
 _REQUEST_HEADERS: dict[str, HeaderRule] = {
     "authorization": HeaderRule(4096),  # lets a backend re-verify the token if it wants to
-    "x-request-id": HeaderRule(128),  # already checked and rewritten by the request-id middleware
     "traceparent": HeaderRule(256),  # W3C trace context: 55 characters in version 00
     "tracestate": HeaderRule(512, is_list=True),  # W3C: vendors must propagate at least 512 characters
     "accept-language": HeaderRule(256, is_list=True),

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 from google.protobuf.message import Message
+
+if TYPE_CHECKING:
+    from .rpc import Rpc
 
 Metadata = tuple[tuple[str, str], ...]
 ResponseMetadata = list[tuple[str, str | bytes]]
@@ -29,3 +33,33 @@ class Reply:
     metadata: ResponseMetadata  # header and trailer metadata
     endpoint: str | None  # the target that answered; None for a fallback
     fallback: str | None = None  # "cache" or "empty" when the contract's fallback answered
+
+
+class CallObserver(Protocol):
+    """What the upstream layer reports as it works (metrics implement it; `NO_OBSERVER` ignores it all)."""
+
+    def tried(self, rpc: Rpc, endpoint: str, code: str, seconds: float) -> None: ...
+    def retried(self, rpc: Rpc) -> None: ...
+    def breaker_changed(self, service: str, endpoint: str, state: str) -> None: ...
+    def health_changed(self, service: str, endpoint: str, status: str) -> None: ...
+    def endpoint_removed(self, service: str, endpoint: str) -> None: ...
+
+
+class _Unobserved:
+    def tried(self, rpc: Rpc, endpoint: str, code: str, seconds: float) -> None:
+        pass
+
+    def retried(self, rpc: Rpc) -> None:
+        pass
+
+    def breaker_changed(self, service: str, endpoint: str, state: str) -> None:
+        pass
+
+    def health_changed(self, service: str, endpoint: str, status: str) -> None:
+        pass
+
+    def endpoint_removed(self, service: str, endpoint: str) -> None:
+        pass
+
+
+NO_OBSERVER: CallObserver = _Unobserved()

@@ -11,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from google.protobuf.message import Message
 
 from ..errors import GatewayError
 from ..policy.fallback import FallbackCache, falls_back
 from ..settings import FallbackSettings, UpstreamSettings
-from .breaker import StateListener
-from .call import CallContext, Reply
-from .pool import HealthListener, ServicePool
+from .call import NO_OBSERVER, CallContext, CallObserver, Reply
+from .pool import ServicePool
 from .rpc import Rpc
 
 
@@ -30,12 +30,11 @@ class Upstream:
         fallback: FallbackSettings,
         *,
         clock: Callable[[], float] = time.monotonic,
-        breaker_listeners: list[StateListener] | None = None,
-        health_listeners: list[HealthListener] | None = None,
+        observer: CallObserver = NO_OBSERVER,
+        interceptors: list[Any] | None = None,
     ) -> None:
         self.pools = {
-            name: ServicePool(name, settings, clock=clock, breaker_listeners=breaker_listeners,
-                              health_listeners=health_listeners)
+            name: ServicePool(name, settings, clock=clock, observer=observer, interceptors=interceptors)
             for name, settings in services.items()
         }
         self.fallbacks = FallbackCache(fallback, clock)

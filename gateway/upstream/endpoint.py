@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 
 from ..settings import UpstreamSettings
-from .breaker import EndpointBreaker, StateListener
+from .breaker import EndpointBreaker
+from .call import CallObserver
 from .health import HealthWatcher, Status
 from .rpc import Rpc
 
@@ -38,21 +40,22 @@ class Endpoint:
         settings: UpstreamSettings,
         *,
         clock: Callable[[], float],
-        breaker_listeners: list[StateListener] | None = None,
-        on_health_change: Callable[[Endpoint, Status], None] | None = None,
+        observer: CallObserver,
+        interceptors: list[Any] | None = None,
     ) -> None:
         self.target = target
-        self.channel = grpc.aio.insecure_channel(target, options=channel_options(settings))
+        self.channel = grpc.aio.insecure_channel(target, options=channel_options(settings), interceptors=interceptors)
         self.breaker = EndpointBreaker(
-            f"{service}@{target}", settings.breaker, clock=clock, listeners=breaker_listeners
+            f"{service}@{target}", settings.breaker, clock=clock,
+            listeners=[lambda _, old, new: observer.breaker_changed(service, target, new)],
         )
-        notify = on_health_change or (lambda endpoint, status: None)
+        observer.breaker_changed(service, target, "closed")
         self.health = HealthWatcher(
             target,
             self.channel,
             service if settings.health.service_name is None else settings.health.service_name,
             settings.health,
-            lambda status: notify(self, status),
+            lambda status: observer.health_changed(service, target, status),
         )
         self.in_flight = 0
         self._calls: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}

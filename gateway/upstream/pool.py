@@ -16,25 +16,23 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 
 from ..errors import GatewayError, from_rpc_error
 from ..settings import UpstreamSettings
-from .breaker import BACKEND_FAULTS, StateListener, ceil_seconds
-from .call import CallContext, Reply
+from .breaker import BACKEND_FAULTS, ceil_seconds
+from .call import NO_OBSERVER, CallContext, CallObserver, Reply
 from .deadline import Deadline
 from .discovery import Resolver, resolve_all, split_host_port
 from .endpoint import Endpoint
-from .health import Status
 from .picker import pick
 from .retry import RETRYABLE, RetryBudget, backoff_delay
 from .rpc import Rpc
 
 log = logging.getLogger(__name__)
-
-HealthListener = Callable[[Endpoint, Status], None]
 
 
 class _TryFailed(Exception):
@@ -53,8 +51,8 @@ class ServicePool:
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         resolver: Resolver = resolve_all,
-        breaker_listeners: list[StateListener] | None = None,
-        health_listeners: list[HealthListener] | None = None,
+        observer: CallObserver = NO_OBSERVER,
+        interceptors: list[Any] | None = None,
     ) -> None:
         self.service = service
         self.settings = settings
@@ -62,8 +60,8 @@ class ServicePool:
         self._clock = clock
         self._rng = rng or random.Random()
         self._resolver = resolver
-        self._breaker_listeners = breaker_listeners or []
-        self._health_listeners = health_listeners or []
+        self._observer = observer
+        self._interceptors = interceptors
         self._budget = RetryBudget(settings.retry, clock)
         self._refresh: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
@@ -109,6 +107,7 @@ class ServicePool:
         wanted = list(dict.fromkeys(targets))
         for gone in set(current) - set(wanted):
             endpoint = current.pop(gone)
+            self._observer.endpoint_removed(self.service, gone)
             task = asyncio.create_task(endpoint.close(grace=self.settings.timeout_seconds))
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
@@ -120,12 +119,8 @@ class ServicePool:
         self.endpoints = [current[target] for target in wanted]
 
     def _open(self, target: str) -> Endpoint:
-        def on_health(endpoint: Endpoint, status: Status) -> None:
-            for listener in self._health_listeners:
-                listener(endpoint, status)
-
-        endpoint = Endpoint(target, self.service, self.settings, clock=self._clock,
-                            breaker_listeners=self._breaker_listeners, on_health_change=on_health)
+        endpoint = Endpoint(target, self.service, self.settings, clock=self._clock, observer=self._observer,
+                            interceptors=self._interceptors)
         endpoint.start()
         return endpoint
 
@@ -154,6 +149,7 @@ class ServicePool:
                 delay = backoff_delay(retry, len(tried), self._rng)
                 if delay >= deadline.remaining(self._clock()):
                     raise failure.error from None
+                self._observer.retried(rpc)
                 await asyncio.sleep(delay)
                 # Health and breakers may have changed while backing off: pick again.
                 next_endpoint = pick(self.endpoints, tried, self._rng)
@@ -171,6 +167,7 @@ class ServicePool:
         cut_short = per_try is not None and per_try < remaining
         probe = endpoint.breaker.admit()  # the picker saw it admit calls, and nothing awaited since
         endpoint.in_flight += 1
+        started = time.perf_counter()
         try:
             call = endpoint.multicallable(rpc)(
                 request, metadata=context.metadata, timeout=per_try if cut_short else remaining
@@ -187,6 +184,7 @@ class ServicePool:
                 client_cut = code == grpc.StatusCode.DEADLINE_EXCEEDED and deadline.set_by_client and not cut_short
                 endpoint.breaker.record(probe, fault=code in BACKEND_FAULTS and not client_cut)
             retryable = code in RETRYABLE or (code == grpc.StatusCode.DEADLINE_EXCEEDED and cut_short)
+            self._observer.tried(rpc, endpoint.target, code.name, time.perf_counter() - started)
             raise _TryFailed(self._error(error), retryable) from None
         except BaseException:
             endpoint.breaker.release(probe)
@@ -194,6 +192,7 @@ class ServicePool:
         finally:
             endpoint.in_flight -= 1
         endpoint.breaker.record(probe, fault=False)
+        self._observer.tried(rpc, endpoint.target, "OK", time.perf_counter() - started)
         return Reply(response, [*(initial or ()), *(trailing or ())], endpoint.target)
 
     def _error(self, error: grpc.aio.AioRpcError) -> GatewayError:

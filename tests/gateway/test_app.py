@@ -49,7 +49,7 @@ async def test_exception_boundary_hides_the_failure(echo_routes: object, tmp_pat
         raise RuntimeError("secret internals: /etc/passwd")
 
     # A hand-written route that fails unexpectedly, served by the real app and middleware stack.
-    app.router.add_api_route("/boom", boom)
+    app.app.router.add_api_route("/boom", boom)
     async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url) as http:
         response = await http.get("/boom", headers={"x-request-id": "trace-me"})
     assert response.status_code == 500

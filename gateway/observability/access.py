@@ -1,0 +1,86 @@
+"""One access line and the request metrics per HTTP request, from what the stages noted on the way.
+
+The pipeline fills an `Exchange` as its stages run (who the caller was, which
+endpoint answered with which gRPC code, whether a fallback answered), then
+`observe` writes the metrics and one JSON line on the "gateway.access" logger:
+
+    {"message": "access", "method": "GET", "route": "/api/v1/postcards/{postcard_id}", "status": 200,
+     "duration_ms": 1.9, "request_id": "...", "trace_id": "...", "user_id": "...",
+     "upstream": "10.0.3.7:50052", "grpc_code": "OK", "fallback": null}
+
+The route is the template, never the raw path (bounded metric labels, no ids
+in the log's route field). Health probes and scrapes log at DEBUG, so they do
+not drown the access log. `ObserveMiddleware` does the same for the routes
+FastAPI serves (docs, OpenAPI, actuator, hand-written handlers).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .metrics import GatewayMetrics
+
+access_log = logging.getLogger("gateway.access")
+UNMATCHED = "unmatched"
+_QUIET_PREFIX = "/actuator/"
+
+
+@dataclass(slots=True)
+class Exchange:
+    method: str
+    route: str  # the route template, or UNMATCHED
+    status: int = 0
+    user_id: str | None = None
+    endpoint: str | None = None
+    grpc_code: str | None = None
+    fallback: str | None = None
+
+
+def observe(metrics: GatewayMetrics, exchange: Exchange, seconds: float) -> None:
+    route, method = exchange.route, exchange.method
+    metrics.requests.labels(route, method, str(exchange.status)).inc()
+    metrics.latency.labels(route, method).observe(seconds)
+    if exchange.fallback is not None:
+        metrics.fallbacks.labels(route, exchange.fallback).inc()
+    level = logging.DEBUG if route.startswith(_QUIET_PREFIX) else logging.INFO
+    if access_log.isEnabledFor(level):
+        access_log.log(level, "access", extra={
+            "method": method,
+            "route": route,
+            "status": exchange.status,
+            "duration_ms": round(seconds * 1000, 3),
+            "user_id": exchange.user_id,
+            "upstream": exchange.endpoint,
+            "grpc_code": exchange.grpc_code,
+            "fallback": exchange.fallback,
+        })
+
+
+class ObserveMiddleware:
+    """Access line and metrics for requests FastAPI answers; the route template comes from its router."""
+
+    def __init__(self, app: ASGIApp, *, metrics: GatewayMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        exchange = Exchange(scope["method"], UNMATCHED)
+
+        async def send_noting_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                exchange.status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            route = scope.get("route")
+            exchange.route = getattr(route, "path", UNMATCHED)
+            observe(self.metrics, exchange, time.perf_counter() - started)

@@ -1,0 +1,121 @@
+"""Prometheus metrics of the gateway (`prometheus-client`), served at /actuator/prometheus.
+
+Label values are bounded by construction: route templates (never raw paths or
+ids), methods, statuses, configured services and their endpoints, gRPC code
+names, and fixed reason words. With several gateway worker processes, set
+`PROMETHEUS_MULTIPROC_DIR` (the server runner does) before anything imports
+prometheus_client: every process then writes its values to files there and a
+scrape of any one of them sums them all (multiprocess mode). Gauges of
+per-process state (breakers, health) report the worst value among live
+processes.
+
+Each app has its own registry, so that several apps in one process (tests)
+do not collide.
+"""
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+from starlette.responses import Response
+
+from ..upstream.rpc import Rpc
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+# From a cache hit on the same host to a slow downstream: milliseconds matter most here.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
+HEALTH_STATES = ("UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN", "UNREACHABLE")
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        registry = self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "gateway_http_requests", "HTTP requests answered, by route template, method and status.",
+            ["route", "method", "status"], registry=registry,
+        )
+        self.latency = Histogram(
+            "gateway_http_request_duration_seconds", "Time from the request's headers to its response.",
+            ["route", "method"], buckets=LATENCY_BUCKETS, registry=registry,
+        )
+        self.upstream_calls = Counter(
+            "gateway_upstream_calls", "Tries of upstream gRPC calls, by service, method, endpoint and gRPC code.",
+            ["service", "method", "endpoint", "code"], registry=registry,
+        )
+        self.upstream_latency = Histogram(
+            "gateway_upstream_call_duration_seconds", "Duration of one try of an upstream call.",
+            ["service", "method"], buckets=LATENCY_BUCKETS, registry=registry,
+        )
+        self.retries = Counter(
+            "gateway_upstream_retries", "Tries repeated on another endpoint.", ["service", "method"], registry=registry,
+        )
+        self.breaker_state = Gauge(
+            "gateway_circuit_breaker_state", "Circuit breaker of an endpoint: 0 closed, 1 half-open, 2 open.",
+            ["service", "endpoint"], registry=registry, multiprocess_mode="livemax",
+        )
+        self.endpoint_health = Gauge(
+            "gateway_upstream_endpoint_health", "1 for the endpoint's current grpc.health.v1 status, else 0.",
+            ["service", "endpoint", "status"], registry=registry, multiprocess_mode="livemax",
+        )
+        self.rate_limited = Counter(
+            "gateway_rate_limited", "Requests refused with 429, by route and limit (route or auth_failures).",
+            ["route", "limit"], registry=registry,
+        )
+        self.fallbacks = Counter(
+            "gateway_fallbacks", "Answers given by a contract fallback, by route and source (cache or empty).",
+            ["route", "source"], registry=registry,
+        )
+        self.jwt_failures = Counter(
+            "gateway_jwt_failures", "Refused bearer tokens, by reason.", ["reason"], registry=registry,
+        )
+        self.shed = Counter(
+            "gateway_http_shed", "Requests answered 503 by the HTTP server's load shedding, by limit.",
+            ["limit"], registry=registry,
+        )
+
+    # The upstream layer's observer (upstream/call.py CallObserver).
+
+    def tried(self, rpc: Rpc, endpoint: str, code: str, seconds: float) -> None:
+        self.upstream_calls.labels(rpc.service, rpc.name, endpoint, code).inc()
+        self.upstream_latency.labels(rpc.service, rpc.name).observe(seconds)
+
+    def retried(self, rpc: Rpc) -> None:
+        self.retries.labels(rpc.service, rpc.name).inc()
+
+    def breaker_changed(self, service: str, endpoint: str, state: str) -> None:
+        self.breaker_state.labels(service, endpoint).set(BREAKER_STATES[state])
+
+    def health_changed(self, service: str, endpoint: str, status: str) -> None:
+        for known in HEALTH_STATES:
+            self.endpoint_health.labels(service, endpoint, known).set(1 if known == status else 0)
+
+    def endpoint_removed(self, service: str, endpoint: str) -> None:
+        """A DNS answer dropped it: its series go, so label values stay bounded by the live endpoints."""
+        for gauge, labels in ((self.breaker_state, [(service, endpoint)]),
+                              (self.endpoint_health, [(service, endpoint, s) for s in HEALTH_STATES])):
+            for values in labels:
+                try:
+                    gauge.remove(*values)
+                except KeyError:
+                    pass
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text format of every metric (of every worker process in multiprocess mode)."""
+        if os.environ.get(MULTIPROCESS_DIR):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def install_metrics(app: FastAPI, metrics: GatewayMetrics) -> None:
+    """GET /actuator/prometheus: the Prometheus text format; no token, no rate limit."""
+
+    @app.get("/actuator/prometheus", tags=["actuator"], summary="Prometheus metrics",
+             response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+    async def prometheus() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
