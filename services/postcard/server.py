@@ -16,7 +16,7 @@ import grpc
 
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
-from services.common.server import ServiceServer, add_standard_services, bind
+from services.common.server import COMMON_SERVER_OPTIONS, ServiceServer, add_standard_services, bind
 
 from .db import Database
 from .generator import PostcardGenerator
@@ -46,13 +46,13 @@ async def create_server(settings: PostcardServiceSettings) -> tuple[ServiceServe
     await asyncio.to_thread(db.initialise)
     pool = create_worker_pool(settings, db) if settings.worker.embedded else None
 
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=COMMON_SERVER_OPTIONS)
     servicer = PostcardServicer(PostcardStore(db), on_task_created=pool.notify if pool else None)
     pb_grpc.add_PostcardServiceServicer_to_server(servicer, server)
     health = add_standard_services(server, [SERVICE_NAME])
     port = bind(server, settings.host, settings.port)
 
-    service = ServiceServer(server, health, [SERVICE_NAME])
+    service = ServiceServer(server, health, [SERVICE_NAME], drain_seconds=settings.drain_seconds)
     if pool is not None:
         service.on_start(pool.start)
 

@@ -54,7 +54,10 @@ class PostcardServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=50052, ge=0, le=65535)
-    # Time in-flight calls (and in-flight worker tasks) get to finish on stop.
+    # On stop, health turns NOT_SERVING and calls are still served this long, so that clients
+    # watching health (the gateway) stop sending before the port closes.
+    drain_seconds: float = Field(default=1.0, ge=0)
+    # Then in-flight calls (and in-flight worker tasks) get this long to finish.
     grace_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
     db_path: Path = Path(".state/postcard-service/postcards.sqlite3")

@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack
 import grpc
 
 from postcardapp.user.v1 import user_service_pb2_grpc as pb_grpc
-from services.common.server import ServiceServer, add_standard_services, bind
+from services.common.server import COMMON_SERVER_OPTIONS, ServiceServer, add_standard_services, bind
 from services.user import SERVICE_NAME
 from services.user.keys import load_signing_key, publish_jwks
 from services.user.servicer import UserServicer
@@ -23,8 +23,7 @@ from services.user.wechat import create_wechat_login
 log = logging.getLogger(__name__)
 
 SERVER_OPTIONS = [
-    # A second server on a busy port must fail, not silently share it (gRPC enables SO_REUSEPORT).
-    ("grpc.so_reuseport", 0),
+    *COMMON_SERVER_OPTIONS,
     # Requests here are a login code or nothing: refuse anything larger early.
     ("grpc.max_receive_message_length", 64 * 1024),
 ]
@@ -53,19 +52,12 @@ async def create_server(settings: UserServiceSettings) -> tuple[ServiceServer, i
 
         pb_grpc.add_UserServiceServicer_to_server(UserServicer(wechat, store, tokens), grpc_server)
         health = add_standard_services(grpc_server, [SERVICE_NAME])
-        port = _bind(grpc_server, settings.host, settings.port)
+        port = bind(grpc_server, settings.host, settings.port)
         undo.pop_all()  # all went well: from here on the server owns them
 
-    server = ServiceServer(grpc_server, health, [SERVICE_NAME])
+    server = ServiceServer(grpc_server, health, [SERVICE_NAME], drain_seconds=settings.drain_seconds)
     server.on_stop(store.close)
     server.on_stop(wechat.aclose)  # closers run in reverse: WeChat first, then the database
     log.info("user-service configured", extra={"db_path": str(settings.resolved_db_path), "kid": tokens.kid})
     return server, port
 
-
-def _bind(server: grpc.aio.Server, host: str, port: int) -> int:
-    # grpc raises a bare RuntimeError when the address is taken; callers expect an OSError.
-    try:
-        return bind(server, host, port)
-    except RuntimeError as exc:
-        raise OSError(f"could not listen on {host}:{port} (address in use or not available)") from exc

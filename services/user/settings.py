@@ -63,6 +63,10 @@ class UserServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=50051, ge=0, le=65535)
+    # On stop, health turns NOT_SERVING and calls are still served this long, so that clients
+    # watching health (the gateway) stop sending before the port closes.
+    drain_seconds: float = Field(default=1.0, ge=0)
+    # Then in-flight calls get this long to finish.
     grace_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
     # Relative paths are relative to the working directory.

@@ -45,6 +45,7 @@ def make_settings(tmp_path: Path, fake_wechat: FakeWeChat) -> MakeSettings:
         values: dict[str, Any] = {
             "port": 0,
             "grace_seconds": 0,
+            "drain_seconds": 0,
             "state_dir": tmp_path / "state",
             "wechat": {
                 "base_url": fake_wechat.base_url,

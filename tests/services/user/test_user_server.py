@@ -31,6 +31,25 @@ async def test_health_reports_serving_for_the_server_and_the_service(running: Ru
         assert answer.status == SERVING
 
 
+async def test_health_is_not_serving_until_the_start_hooks_ran(make_settings: MakeSettings) -> None:
+    server, port = await create_server(make_settings())
+    seen_while_starting = []
+
+    async def hook() -> None:  # runs once the port serves, before the service is declared ready
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            for service in ["", SERVICE_NAME]:
+                answer = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+                seen_while_starting.append(answer.status)
+
+    server.on_start(hook)
+    try:
+        await server.start()
+    finally:
+        await server.stop(0, drain=0)
+    assert seen_while_starting == [NOT_SERVING, NOT_SERVING]
+
+
 async def test_graceful_stop_turns_health_not_serving_and_lets_calls_finish(
     serve: Serve, make_settings: MakeSettings, fake_wechat: FakeWeChat
 ) -> None:
