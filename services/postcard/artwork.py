@@ -14,7 +14,7 @@ import textwrap
 from dataclasses import astuple, dataclass
 from xml.sax.saxutils import escape as xml_escape
 
-from .validation import PostcardRequest
+from services.postcard.model import PostcardRequest
 
 WIDTH, HEIGHT = 600, 400
 _MESSAGE_COLUMNS = 46

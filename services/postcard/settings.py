@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.config import check_log_level
+
+ENV_PREFIX = "POSTCARD_SERVICE_"
 
 
 class WorkerSettings(BaseModel):
@@ -50,7 +54,7 @@ class GeneratorSettings(BaseModel):
 class PostcardServiceSettings(BaseSettings):
     """All settings of postcard-service (see the module docstring for the environment names)."""
 
-    model_config = SettingsConfigDict(env_prefix="POSTCARD_SERVICE_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = Field(default=50052, ge=0, le=65535)
@@ -63,3 +67,8 @@ class PostcardServiceSettings(BaseSettings):
     db_path: Path = Path(".state/postcard-service/postcards.sqlite3")
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        return check_log_level(value, f"{ENV_PREFIX}LOG_LEVEL")

@@ -28,9 +28,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from .artwork import Artwork
-from .db import Database
-from .validation import PostcardRequest
+from services.common.sqlite import Database
+from services.postcard.artwork import Artwork
+from services.postcard.model import PostcardRequest
 
 log = logging.getLogger(__name__)
 

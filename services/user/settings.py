@@ -14,12 +14,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.config import ConfigError, check_log_level
+
 ENV_PREFIX = "USER_SERVICE_"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class ConfigError(Exception):
-    """The service cannot start with this configuration; the message says which variable to set."""
 
 
 def env_name(*path: str) -> str:
@@ -79,9 +76,7 @@ class UserServiceSettings(BaseSettings):
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
-        if value.upper() not in LOG_LEVELS:
-            raise ValueError(f"{env_name('log_level')} must be one of {', '.join(LOG_LEVELS)}")
-        return value.upper()
+        return check_log_level(value, env_name("log_level"))
 
     @property
     def resolved_db_path(self) -> Path:

@@ -7,8 +7,8 @@ import pytest
 
 from services.postcard.artwork import render
 from services.postcard.generator import ContentRejected, PostcardGenerator
+from services.postcard.model import PostcardRequest
 from services.postcard.settings import GeneratorSettings, PostcardServiceSettings
-from services.postcard.validation import PostcardRequest
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = PostcardRequest(

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from services.common.sqlite import Database
 from services.postcard.artwork import render
-from services.postcard.db import Database
+from services.postcard.model import PostcardRequest
+from services.postcard.schema import open_database
 from services.postcard.store import PostcardStore
 from services.postcard.taskqueue import TaskQueue
-from services.postcard.validation import PostcardRequest
 from tests.services.postcard.support import count_rows, query
 
 REQUEST = PostcardRequest(mood="calm", style="ink", theme="mountains")
@@ -19,9 +20,7 @@ REQUEST = PostcardRequest(mood="calm", style="ink", theme="mountains")
 
 @pytest.fixture
 def db(tmp_path: Path) -> Database:
-    database = Database(tmp_path / "queue.sqlite3")
-    database.initialise()
-    return database
+    return open_database(tmp_path / "queue.sqlite3")
 
 
 def make_tasks(db: Database, count: int) -> list[str]:
