@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,24 @@ from services.postcard.taskqueue import TaskQueue
 from tests.services.postcard.support import count_rows, query
 
 REQUEST = PostcardRequest(mood="calm", style="ink", theme="mountains")
+
+
+class Clock:
+    """A clock the test moves itself: lease expiry without waiting for real time to pass."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
 
 
 @pytest.fixture
@@ -41,11 +58,25 @@ def test_claims_oldest_first_and_never_twice(db: Database) -> None:
     assert [c.task_id if c else None for c in claims] == [first, second, None]
 
 
-def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(db: Database) -> None:
+def test_a_lease_is_exclusive_until_it_expires(db: Database, clock: Clock) -> None:
+    make_tasks(db, 1)
+    queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
+    holder = queue.claim("worker-1")
+
+    clock.advance(29.9)
+    assert queue.claim("worker-2") is None
+    assert queue.renew(holder)  # a live worker extends its lease: 30 s from now
+    clock.advance(29.9)
+    assert queue.claim("worker-2") is None
+    clock.advance(0.1)
+    assert queue.claim("worker-2") is not None
+
+
+def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(db: Database, clock: Clock) -> None:
     [task_id] = make_tasks(db, 1)
-    queue = TaskQueue(db, lease_seconds=0.05, max_attempts=3)
+    queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
     stale = queue.claim("dead-worker")
-    time.sleep(0.1)
+    clock.advance(30)
 
     fresh = queue.claim("live-worker")
 
@@ -61,23 +92,23 @@ def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(db: Databas
     assert not queue.complete(fresh, "p-again", render(REQUEST, "/x"))
 
 
-def test_expired_but_unclaimed_lease_may_still_finish(db: Database) -> None:
+def test_expired_but_unclaimed_lease_may_still_finish(db: Database, clock: Clock) -> None:
     make_tasks(db, 1)
-    queue = TaskQueue(db, lease_seconds=0.01, max_attempts=3)
+    queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
     claim = queue.claim("slow-worker")
-    time.sleep(0.05)
+    clock.advance(60)
 
     assert queue.renew(claim)
     assert queue.complete(claim, "p1", render(REQUEST, "/x"))
 
 
-def test_gives_up_after_max_attempts(db: Database) -> None:
+def test_gives_up_after_max_attempts(db: Database, clock: Clock) -> None:
     [task_id] = make_tasks(db, 1)
-    queue = TaskQueue(db, lease_seconds=0.01, max_attempts=3)
+    queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
     for attempt in (1, 2, 3):
         claim = queue.claim(f"crashing-{attempt}")
         assert claim is not None and claim.attempts == attempt
-        time.sleep(0.03)
+        clock.advance(30)
 
     assert queue.claim("next") is None
     [(status, error)] = query(db.path, "SELECT status, error FROM tasks WHERE task_id = ?", task_id)
