@@ -10,6 +10,6 @@ Run it with ``python -m services.postcard``; build it in tests with
 request meets them: ``settings``, ``validation`` (gRPC request -> ``model``),
 ``schema`` (the tables), ``store`` (tasks and postcards for the request path),
 ``servicer`` (the gRPC methods), ``server`` (assembly); then for the workers:
-``taskqueue`` (leases), ``generator`` and ``artwork`` (the AI stand-in),
+``taskqueue`` (leases), ``generator``, ``artwork`` and ``textlayout`` (the AI stand-in),
 ``worker`` (the pool), ``worker_main`` (standalone worker processes).
 """
