@@ -23,6 +23,7 @@ from starlette.responses import Response
 
 from .boundary import ErrorBoundary
 from .cors import CorsMiddleware
+from .docs import install_docs
 from .errors import GatewayError, error_response, grpc_code_for_http_status
 from .health import HealthReport, install_health
 from .lifecycle import Lifecycle
@@ -90,6 +91,8 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0.0",
         description="REST/JSON entry point of the AI postcard mini-program; routes come from the .proto contracts.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
         middleware=[
             # Request id outermost, so that even the boundary's 500 carries X-Request-ID.
             Middleware(RequestIdMiddleware),
@@ -107,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.lifecycle = lifecycle
     app.state.upstream = upstream
     _install_error_handlers(app)
+    install_docs(app)
     install_health(app, HealthReport(upstream, settings.upstreams, lifecycle))
     # Contract routes are matched by our own router (literal segments beat variables, exact 405s).
     # As the default of FastAPI's router it sees only requests no hand-written route claims, so
