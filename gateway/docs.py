@@ -14,6 +14,7 @@ keeps the browser to this origin, so that image is blocked before any request le
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
@@ -55,9 +56,8 @@ def install_docs(app: FastAPI) -> None:
     app.mount(ASSETS_URL, StaticFiles(directory=directory), name="docs-assets")
     openapi_url = app.openapi_url or "/openapi.json"
 
-    async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        page = get_swagger_ui_html(
+    def swagger_ui(root: str) -> HTMLResponse:
+        return get_swagger_ui_html(
             openapi_url=root + openapi_url,
             title=f"{app.title} - Swagger UI",
             swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
@@ -65,20 +65,26 @@ def install_docs(app: FastAPI) -> None:
             swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
             swagger_ui_parameters={"validatorUrl": None},
         )
-        page.headers["content-security-policy"] = CONTENT_SECURITY_POLICY
-        return page
 
-    async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        page = get_redoc_html(
+    def redoc(root: str) -> HTMLResponse:
+        return get_redoc_html(
             openapi_url=root + openapi_url,
             title=f"{app.title} - ReDoc",
             redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
             redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
             with_google_fonts=False,
         )
+
+    for path, render in ((DOCS_URL, swagger_ui), (REDOC_URL, redoc)):
+        app.add_api_route(path, _page(render), methods=["GET"], include_in_schema=False)
+
+
+def _page(render: Callable[[str], HTMLResponse]) -> Callable[[Request], Awaitable[HTMLResponse]]:
+    """An endpoint answering `render(root_path)` with the same-origin policy."""
+
+    async def endpoint(request: Request) -> HTMLResponse:
+        page = render(request.scope.get("root_path", ""))
         page.headers["content-security-policy"] = CONTENT_SECURITY_POLICY
         return page
 
-    app.add_api_route(DOCS_URL, swagger_ui, methods=["GET"], include_in_schema=False)
-    app.add_api_route(REDOC_URL, redoc, methods=["GET"], include_in_schema=False)
+    return endpoint

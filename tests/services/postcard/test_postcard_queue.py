@@ -13,26 +13,15 @@ from services.postcard.schema import open_database
 from services.postcard.store import PostcardStore
 from services.postcard.taskqueue import TaskQueue
 from tests.services.postcard.support import count_rows, query
+from tests.support.waiting import ManualClock
 
 REQUEST = PostcardRequest(mood="calm", style="ink", theme="mountains")
 
 
-class Clock:
-    """A clock the test moves itself: lease expiry without waiting for real time to pass."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    """Lease expiry without waiting for real time to pass."""
+    return ManualClock(1_800_000_000.0)
 
 
 @pytest.fixture
@@ -58,7 +47,7 @@ def test_claims_oldest_first_and_never_twice(db: Database) -> None:
     assert [c.task_id if c else None for c in claims] == [first, second, None]
 
 
-def test_a_lease_is_exclusive_until_it_expires(db: Database, clock: Clock) -> None:
+def test_a_lease_is_exclusive_until_it_expires(db: Database, clock: ManualClock) -> None:
     make_tasks(db, 1)
     queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
     holder = queue.claim("worker-1")
@@ -72,7 +61,7 @@ def test_a_lease_is_exclusive_until_it_expires(db: Database, clock: Clock) -> No
     assert queue.claim("worker-2") is not None
 
 
-def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(db: Database, clock: Clock) -> None:
+def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(db: Database, clock: ManualClock) -> None:
     [task_id] = make_tasks(db, 1)
     queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
     stale = queue.claim("dead-worker")
@@ -92,7 +81,7 @@ def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(db: Databas
     assert not queue.complete(fresh, "p-again", render(REQUEST, "/x"))
 
 
-def test_expired_but_unclaimed_lease_may_still_finish(db: Database, clock: Clock) -> None:
+def test_expired_but_unclaimed_lease_may_still_finish(db: Database, clock: ManualClock) -> None:
     make_tasks(db, 1)
     queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
     claim = queue.claim("slow-worker")
@@ -102,7 +91,7 @@ def test_expired_but_unclaimed_lease_may_still_finish(db: Database, clock: Clock
     assert queue.complete(claim, "p1", render(REQUEST, "/x"))
 
 
-def test_gives_up_after_max_attempts(db: Database, clock: Clock) -> None:
+def test_gives_up_after_max_attempts(db: Database, clock: ManualClock) -> None:
     [task_id] = make_tasks(db, 1)
     queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
     for attempt in (1, 2, 3):
