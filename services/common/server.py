@@ -53,7 +53,7 @@ class ServiceServer:
     NOT_SERVING first and keeps serving normally for `drain_seconds`, so that
     clients watching health (the gateway) move their traffic away before the
     port closes; then in-flight calls get `grace` seconds, then the registered
-    closers (workers, HTTP clients, databases) run in reverse order.
+    closers (embedded workers, HTTP clients) run in reverse order.
     """
 
     def __init__(
