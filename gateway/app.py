@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from .boundary import ErrorBoundary
 from .cors import CorsMiddleware
+from .docs import install_docs
 from .errors import GatewayError, error_response, grpc_code_for_http_status
 from .front_door import FrontDoor
 from .health import HealthReport, install_health
@@ -115,6 +116,8 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         version="1.0.0",
         description="REST/JSON entry point of the AI postcard mini-program; routes come from the .proto contracts.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by install_docs
+        redoc_url=None,
         # For the routes FastAPI serves; contract routes do the same as pipeline stages.
         middleware=[
             # Request id outermost, so that even the boundary's 500 carries X-Request-ID.
@@ -128,6 +131,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     app.state.lifecycle = lifecycle
     app.state.upstream = upstream
     _install_error_handlers(app)
+    install_docs(app)
     install_health(app, HealthReport(upstream, settings.upstreams, lifecycle))
     install_metrics(app, metrics)
     if tracing.enabled:

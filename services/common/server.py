@@ -1,49 +1,44 @@
-"""What every gRPC service here shares: health, reflection, a bound port, graceful stop."""
+"""What every gRPC service here shares: health, reflection, a bound port, a drained graceful stop."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 log = logging.getLogger(__name__)
 
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+# gRPC sets SO_REUSEPORT by default: a second server on a busy port would share it silently
+# instead of failing. Every service passes these options (plus its own) to grpc.aio.server.
+COMMON_SERVER_OPTIONS: list[tuple[str, Any]] = [("grpc.so_reuseport", 0)]
+
 
 def bind(server: grpc.aio.Server, host: str, port: int) -> int:
-    """Bind an insecure port (0 picks a free one) and return the bound port."""
-    bound = server.add_insecure_port(f"{host}:{port}")
+    """Bind an insecure port (0 picks a free one) and return it; OSError naming the address if it is taken."""
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError as exc:  # what grpc raises for an address in use
+        raise OSError(f"could not listen on {host}:{port} (address in use or not available)") from exc
     if bound == 0:
-        raise OSError(f"could not bind {host}:{port}")
+        raise OSError(f"could not listen on {host}:{port} (address in use or not available)")
     return bound
 
 
-def add_standard_services(server: grpc.aio.Server, service_names: Iterable[str]) -> HealthServicer:
-    """Add grpc.health.v1 (all services NOT_SERVING until `mark_serving`) and server reflection."""
+def add_standard_services(server: grpc.aio.Server, service_names: Iterable[str]) -> health.aio.HealthServicer:
+    """Add grpc.health.v1 and server reflection (for grpcurl) to `server`; return the health servicer."""
     names = list(service_names)
-    health = HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    reflection.enable_server_reflection(
-        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
-    )
-    return health
-
-
-async def mark_serving(health: HealthServicer, service_names: Iterable[str]) -> None:
-    """Report SERVING for the overall server ("") and each named service."""
-    for name in ["", *service_names]:
-        await health.set(name, health_pb2.HealthCheckResponse.SERVING)
-
-
-async def graceful_stop(server: grpc.aio.Server, health: HealthServicer, grace: float) -> None:
-    """Turn health to NOT_SERVING first (so balancers stop sending), then let in-flight calls finish."""
-    await health.enter_graceful_shutdown()
-    await server.stop(grace)
-
+    servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    return servicer
 
 
 class ServiceServer:
@@ -51,17 +46,31 @@ class ServiceServer:
 
     Duck-types the parts of grpc.aio.Server that callers use (`start`, `stop`,
     `wait_for_termination`), so `create_server(settings) -> (server, port)`
-    factories return one of these. `stop` turns health to NOT_SERVING first,
-    lets in-flight calls finish within `grace`, then runs the registered
-    closers (background workers, HTTP clients, databases) in reverse order.
+    factories return one of these.
+
+    Health: NOT_SERVING until `start` has run its hooks, then SERVING for the
+    overall server ("") and each named service. Stopping turns all of them
+    NOT_SERVING first and keeps serving normally for `drain_seconds`, so that
+    clients watching health (the gateway) move their traffic away before the
+    port closes; then in-flight calls get `grace` seconds, then the registered
+    closers (embedded workers, HTTP clients) run in reverse order.
     """
 
-    def __init__(self, server: grpc.aio.Server, health: HealthServicer, service_names: Iterable[str]) -> None:
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        health_servicer: health.aio.HealthServicer,
+        service_names: Iterable[str],
+        *,
+        drain_seconds: float = 0.0,
+    ) -> None:
         self.grpc_server = server
-        self.health = health
+        self.health = health_servicer
         self.service_names = list(service_names)
+        self.drain_seconds = drain_seconds
         self._on_start: list[Callable[[], Awaitable[None]]] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._drain_over = asyncio.Event()
         self._stopped = False
 
     def on_start(self, hook: Callable[[], Awaitable[None]]) -> None:
@@ -73,32 +82,61 @@ class ServiceServer:
         self._closers.append(closer)
 
     async def start(self) -> None:
+        # The stock servicer reports "" as SERVING from birth; nothing is ready before the hooks ran.
+        await self._set_health(NOT_SERVING)
         await self.grpc_server.start()
         for hook in self._on_start:
             await hook()
-        await mark_serving(self.health, self.service_names)
+        await self._set_health(SERVING)
 
-    async def stop(self, grace: float | None = None) -> None:
+    async def stop(self, grace: float | None = None, *, drain: float | None = None) -> None:
+        """NOT_SERVING, serve on for `drain` seconds, stop within `grace`, close owned resources.
+
+        `drain` defaults to `drain_seconds`; tests pass 0. `skip_drain` ends the drain early. A
+        second call returns at once (the first one does the work).
+        """
         if self._stopped:
             return
         self._stopped = True
-        await graceful_stop(self.grpc_server, self.health, grace or 0)
+        await self.health.enter_graceful_shutdown()  # every service NOT_SERVING; Watch streams hear it now
+        drain = self.drain_seconds if drain is None else drain
+        if drain > 0:
+            log.info("draining: health is NOT_SERVING, still serving calls", extra={"drain_seconds": drain})
+            try:
+                await asyncio.wait_for(self._drain_over.wait(), timeout=drain)
+            except TimeoutError:
+                pass
+        await self.grpc_server.stop(grace or 0)
         for closer in reversed(self._closers):
             try:
                 await closer()
             except Exception:
                 log.exception("error while closing a service resource")
 
+    def skip_drain(self) -> None:
+        """End a drain in progress now (a second SIGINT/SIGTERM does this)."""
+        self._drain_over.set()
+
     async def wait_for_termination(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 (mirrors grpc.aio)
         return await self.grpc_server.wait_for_termination(timeout)
 
     async def run_until_signalled(self, grace: float) -> None:
-        """Start, serve until SIGINT/SIGTERM, then stop gracefully."""
+        """Start, serve until SIGINT/SIGTERM, then stop gracefully; a second signal skips the drain."""
         await self.start()
         stop = asyncio.Event()
+
+        def on_signal() -> None:
+            if stop.is_set():
+                self.skip_drain()
+            stop.set()
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
         await stop.wait()
-        log.info("stopping", extra={"grace_seconds": grace})
+        log.info("stopping", extra={"grace_seconds": grace, "drain_seconds": self.drain_seconds})
         await self.stop(grace)
+
+    async def _set_health(self, status: health_pb2.HealthCheckResponse.ServingStatus.ValueType) -> None:
+        for name in [health.OVERALL_HEALTH, *self.service_names]:
+            await self.health.set(name, status)

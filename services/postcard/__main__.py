@@ -1,29 +1,25 @@
 """`python -m services.postcard [--host H] [--port N] [--no-embedded-worker]`: run postcard-service.
 
-Settings come from the environment (`POSTCARD_SERVICE_*`, see settings.py);
-the flags override them. Logs are JSON lines on stderr, including one
-"postcard-service listening" line with the bound port (useful with --port 0).
-SIGINT/SIGTERM: health turns NOT_SERVING, in-flight calls and embedded workers
-get `grace_seconds`, then the process exits 0.
+Settings come from the environment (`POSTCARD_SERVICE_*`, see services.postcard.settings); the
+flags override them. Logs are JSON lines on stderr, including one "postcard-service listening"
+line with the bound port (useful with --port 0). SIGINT/SIGTERM: health turns NOT_SERVING, calls
+are still served for `drain_seconds`, in-flight calls and embedded workers get `grace_seconds`,
+then the process exits 0. Exit 2: bad configuration; exit 1: the port is taken or a file cannot
+be created (one log line says which; see services.common.entrypoint).
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 
-from services.common.logs import configure_logging
-
-from .server import create_server
-from .settings import PostcardServiceSettings
-
-log = logging.getLogger("services.postcard")
+from services.common.entrypoint import run_process, serve
+from services.postcard.server import create_server
+from services.postcard.settings import PostcardServiceSettings
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m services.postcard", description=__doc__.splitlines()[0])
-    parser.add_argument("--host", help="interface to bind (default from settings: 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to bind; 0 picks a free one (default 50052)")
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m services.postcard", description="Run postcard-service (gRPC).")
+    parser.add_argument("--host", help="address to listen on (default: POSTCARD_SERVICE_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on, 0 for any free port (default: 50052)")
     parser.add_argument(
         "--no-embedded-worker",
         action="store_true",
@@ -33,37 +29,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def load_settings(args: argparse.Namespace) -> PostcardServiceSettings:
-    settings = PostcardServiceSettings()
-    overrides: dict[str, object] = {}
-    if args.host is not None:
-        overrides["host"] = args.host
-    if args.port is not None:
-        overrides["port"] = args.port
+    """The environment's settings, with the command line's values on top."""
+    overrides: dict[str, object] = {
+        name: value for name in ("host", "port") if (value := getattr(args, name)) is not None
+    }
     if args.no_embedded_worker:
-        overrides["worker"] = settings.worker.model_copy(update={"embedded": False})
-    return settings.model_copy(update=overrides)
+        overrides["worker"] = {"embedded": False}  # merged with the WORKER__* variables
+    return PostcardServiceSettings(**overrides)
 
 
-async def serve(settings: PostcardServiceSettings) -> None:
-    server, port = await create_server(settings)
-    log.info(
-        "postcard-service listening",
-        extra={
-            "host": settings.host,
-            "port": port,
-            "db_path": str(settings.db_path),
-            "embedded_workers": settings.worker.count if settings.worker.embedded else 0,
-        },
+async def run(settings: PostcardServiceSettings) -> None:
+    await serve(
+        "postcard-service",
+        create_server,
+        settings,
+        db_path=str(settings.db_path),
+        embedded_workers=settings.worker.count if settings.worker.embedded else 0,
     )
-    await server.run_until_signalled(settings.grace_seconds)
-    log.info("postcard-service stopped")
 
 
-def main(argv: list[str] | None = None) -> None:
-    settings = load_settings(parse_args(argv))
-    configure_logging("postcard-service", settings.log_level)
-    asyncio.run(serve(settings))
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_process("postcard-service", lambda: load_settings(args), run)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import html
-import textwrap
 from dataclasses import astuple, dataclass
 from xml.sax.saxutils import escape as xml_escape
 
-from .validation import PostcardRequest
+from services.postcard.model import PostcardRequest
+from services.postcard.textlayout import clip, wrap
 
 WIDTH, HEIGHT = 600, 400
-_MESSAGE_COLUMNS = 46
-_MESSAGE_LINES = 5
+# The translucent panel the text is drawn on, and the text area inside it (30 px padding).
+PANEL_X, PANEL_Y, PANEL_WIDTH, PANEL_HEIGHT = 40, 60, WIDTH - 80, HEIGHT - 120
+TEXT_LEFT, TEXT_RIGHT = PANEL_X + 30, PANEL_X + PANEL_WIDTH - 30
+# Font sizes (px) of the title (bold), the recipient, the message and the footer.
+TITLE_SIZE, RECIPIENT_SIZE, MESSAGE_SIZE, FOOTER_SIZE = 26, 18, 17, 14
+MESSAGE_LINES = 5
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,8 @@ def render_svg(request: PostcardRequest) -> str:
         "</linearGradient></defs>",
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="url(#bg)"/>',
         *_shapes(digest),
-        f'<rect x="40" y="60" width="{WIDTH - 80}" height="{HEIGHT - 120}" rx="18" fill="#ffffff" opacity="0.82"/>',
+        f'<rect x="{PANEL_X}" y="{PANEL_Y}" width="{PANEL_WIDTH}" height="{PANEL_HEIGHT}" rx="18" '
+        'fill="#ffffff" opacity="0.82"/>',
         *_text_lines(request, hue),
         "</svg>",
     ]
@@ -97,31 +102,35 @@ def _shapes(digest: bytes) -> list[str]:
 
 
 def _text_lines(request: PostcardRequest, hue: int) -> list[str]:
-    """Theme as the title, the recipient, the wrapped message, and mood/style as a footer."""
+    """Theme as the title, the recipient, the wrapped message, and mood/style as a footer.
+
+    Every line is fitted to the text area by its estimated rendered width (`textlayout`): CJK
+    and emoji count double, so a long Chinese message wraps twice as early as a Latin one.
+    """
     ink = f"hsl({hue},45%,22%)"
-    font = 'font-family="sans-serif"'
-    out = [_text(70, 110, 26, ink, font, _clip(request.theme, 38), bold=True)]
+    area = TEXT_RIGHT - TEXT_LEFT
+    out = [_text(110, TITLE_SIZE, ink, clip(request.theme, area, TITLE_SIZE), bold=True)]
     y = 150
     if request.recipient:
-        out.append(_text(70, y, 18, ink, font, f"To {_clip(request.recipient, 40)}"))
+        out.append(_text(y, RECIPIENT_SIZE, ink, clip(f"To {request.recipient}", area, RECIPIENT_SIZE)))
         y += 32
-    message_lines = textwrap.wrap(" ".join(request.message.split()), _MESSAGE_COLUMNS, break_long_words=True)
-    if len(message_lines) > _MESSAGE_LINES:
-        message_lines = [*message_lines[: _MESSAGE_LINES - 1], _clip(message_lines[_MESSAGE_LINES - 1], 40) + "…"]
-    for line in message_lines:
-        out.append(_text(70, y, 17, ink, font, line))
+    for line in wrap(request.message, area, MESSAGE_SIZE, MESSAGE_LINES):
+        out.append(_text(y, MESSAGE_SIZE, ink, line))
         y += 26
-    out.append(_text(70, HEIGHT - 82, 14, ink, font, f"{_clip(request.mood, 30)} · {_clip(request.style, 30)}"))
+    # Mood and style share the footer: each gets at most half of it.
+    half = (area - 30) / 2
+    footer = f"{clip(request.mood, half, FOOTER_SIZE)} · {clip(request.style, half, FOOTER_SIZE)}"
+    out.append(_text(HEIGHT - 82, FOOTER_SIZE, ink, footer))
     return out
 
 
-def _text(x: int, y: int, size: int, fill: str, font: str, content: str, bold: bool = False) -> str:
+def _text(y: int, size: int, fill: str, content: str, bold: bool = False) -> str:
+    """One line of text at the left of the text area; `content` is XML-escaped here, always."""
     weight = ' font-weight="bold"' if bold else ""
-    return f'<text x="{x}" y="{y}" font-size="{size}" fill="{fill}" {font}{weight}>{xml_escape(content)}</text>'
-
-
-def _clip(value: str, length: int) -> str:
-    return value if len(value) <= length else value[: length - 1] + "…"
+    return (
+        f'<text x="{TEXT_LEFT}" y="{y}" font-size="{size}" fill="{fill}" font-family="sans-serif"{weight}>'
+        f"{xml_escape(content)}</text>"
+    )
 
 
 def _markup_escape(value: str) -> str:

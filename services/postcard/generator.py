@@ -11,9 +11,9 @@ import asyncio
 import re
 from dataclasses import fields
 
-from .artwork import Artwork, render
-from .settings import GeneratorSettings
-from .validation import PostcardRequest
+from services.postcard.artwork import Artwork, render
+from services.postcard.model import PostcardRequest
+from services.postcard.settings import GeneratorSettings
 
 
 class ContentRejected(Exception):

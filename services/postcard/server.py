@@ -16,48 +16,37 @@ import grpc
 
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
-from services.common.server import ServiceServer, add_standard_services, bind
+from services.common.server import COMMON_SERVER_OPTIONS, ServiceServer, add_standard_services, bind
+from services.postcard.schema import open_database
+from services.postcard.servicer import PostcardServicer
+from services.postcard.settings import PostcardServiceSettings
+from services.postcard.store import PostcardStore
+from services.postcard.worker import create_worker_pool
 
-from .db import Database
-from .generator import PostcardGenerator
-from .servicer import PostcardServicer
-from .settings import PostcardServiceSettings
-from .store import PostcardStore
-from .taskqueue import TaskQueue
-from .worker import WorkerPool
-
-SERVICE_NAME = pb.DESCRIPTOR.services_by_name["PostcardService"].full_name
-
-
-def create_worker_pool(settings: PostcardServiceSettings, db: Database) -> WorkerPool:
-    """The workers described by `settings.worker` over `db` (used embedded and by worker_main)."""
-    queue = TaskQueue(db, lease_seconds=settings.worker.lease_seconds, max_attempts=settings.worker.max_attempts)
-    return WorkerPool(
-        queue,
-        PostcardGenerator(settings.generator),
-        count=settings.worker.count,
-        poll_interval=settings.worker.poll_interval_seconds,
-    )
+# The name health checks and reflection use: "postcardapp.postcard.v1.PostcardService".
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["PostcardService"].full_name
 
 
 async def create_server(settings: PostcardServiceSettings) -> tuple[ServiceServer, int]:
-    """A ready-to-start postcard-service and its bound port; the database schema exists on return."""
-    db = Database(settings.db_path)
-    await asyncio.to_thread(db.initialise)
+    """A bound, not yet started postcard-service and its port; the database schema exists on return.
+
+    Raises OSError when the port cannot be bound.
+    """
+    db = await asyncio.to_thread(open_database, settings.db_path)
     pool = create_worker_pool(settings, db) if settings.worker.embedded else None
 
-    server = grpc.aio.server()
+    grpc_server = grpc.aio.server(options=COMMON_SERVER_OPTIONS)
     servicer = PostcardServicer(PostcardStore(db), on_task_created=pool.notify if pool else None)
-    pb_grpc.add_PostcardServiceServicer_to_server(servicer, server)
-    health = add_standard_services(server, [SERVICE_NAME])
-    port = bind(server, settings.host, settings.port)
+    pb_grpc.add_PostcardServiceServicer_to_server(servicer, grpc_server)
+    health = add_standard_services(grpc_server, [SERVICE_NAME])
+    port = bind(grpc_server, settings.host, settings.port)
 
-    service = ServiceServer(server, health, [SERVICE_NAME])
+    server = ServiceServer(grpc_server, health, [SERVICE_NAME], drain_seconds=settings.drain_seconds)
     if pool is not None:
-        service.on_start(pool.start)
+        server.on_start(pool.start)
 
         async def stop_workers() -> None:
             await pool.stop(settings.grace_seconds)
 
-        service.on_stop(stop_workers)
-    return service, port
+        server.on_stop(stop_workers)
+    return server, port

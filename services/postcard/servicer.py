@@ -24,16 +24,16 @@ from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.identity import IDEMPOTENCY_KEY_METADATA, metadata_value, require_caller
 from services.common.rpc import guarded
 from services.common.status import IDEMPOTENCY_KEY_REUSED, abort_with_reason
-
-from .artwork import image_url
-from .store import IdempotencyConflict, PostcardRecord, PostcardStore
-from .validation import validate_create, validate_id, validate_idempotency_key
+from services.postcard.artwork import image_url
+from services.postcard.store import IdempotencyConflict, PostcardRecord, PostcardStore
+from services.postcard.validation import validate_create, validate_id, validate_idempotency_key
 
 log = logging.getLogger(__name__)
 
 LIST_LIMIT = 100
 TASK_NOT_FOUND = "task not found"
 POSTCARD_NOT_FOUND = "postcard not found"
+
 
 class PostcardServicer(pb_grpc.PostcardServiceServicer):
     """PostcardService over a `PostcardStore`; `on_task_created` wakes embedded workers."""

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.config import check_log_level
+
+ENV_PREFIX = "POSTCARD_SERVICE_"
 
 
 class WorkerSettings(BaseModel):
@@ -50,13 +54,21 @@ class GeneratorSettings(BaseModel):
 class PostcardServiceSettings(BaseSettings):
     """All settings of postcard-service (see the module docstring for the environment names)."""
 
-    model_config = SettingsConfigDict(env_prefix="POSTCARD_SERVICE_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
 
     host: str = "127.0.0.1"
     port: int = Field(default=50052, ge=0, le=65535)
-    # Time in-flight calls (and in-flight worker tasks) get to finish on stop.
+    # On stop, health turns NOT_SERVING and calls are still served this long, so that clients
+    # watching health (the gateway) stop sending before the port closes.
+    drain_seconds: float = Field(default=1.0, ge=0)
+    # Then in-flight calls (and in-flight worker tasks) get this long to finish.
     grace_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
     db_path: Path = Path(".state/postcard-service/postcards.sqlite3")
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        return check_log_level(value, f"{ENV_PREFIX}LOG_LEVEL")

@@ -18,8 +18,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from .db import Database
-from .validation import PostcardRequest
+from services.common.sqlite import Database
+from services.postcard.model import PostcardRequest
 
 _POSTCARD_COLUMNS = "postcard_id, task_id, mood, style, theme, recipient, message, frontend_code, created_at"
 

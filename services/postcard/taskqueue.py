@@ -26,11 +26,12 @@ import logging
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from .artwork import Artwork
-from .db import Database
-from .validation import PostcardRequest
+from services.common.sqlite import Database
+from services.postcard.artwork import Artwork
+from services.postcard.model import PostcardRequest
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +50,24 @@ class Claim:
 
 
 class TaskQueue:
-    """Lease-based consumption of the queue table, shared by any number of worker processes."""
+    """Lease-based consumption of the queue table, shared by any number of worker processes.
 
-    def __init__(self, db: Database, lease_seconds: float, max_attempts: int) -> None:
+    `clock` (seconds since the epoch, like `time.time`) dates leases; every process sharing the
+    database must use the same time base. Tests inject a clock they move themselves.
+    """
+
+    def __init__(
+        self, db: Database, lease_seconds: float, max_attempts: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self._db = db
         self.lease_seconds = lease_seconds
         self._max_attempts = max_attempts
+        self._clock = clock
 
     def claim(self, owner: str) -> Claim | None:
         """Lease the oldest available message to `owner`, or None when there is none."""
         with self._db.transaction(immediate=True) as conn:
-            now = time.time()
+            now = self._clock()
             self._give_up_exhausted(conn, now)
             row = conn.execute(
                 "SELECT q.message_id, q.attempts, t.task_id, t.user_id, t.mood, t.style, t.theme, t.recipient, "
@@ -83,7 +91,7 @@ class TaskQueue:
         with self._db.transaction(immediate=True) as conn:
             cursor = conn.execute(
                 "UPDATE queue SET lease_expires_at = ? WHERE task_id = ? AND lease_token = ?",
-                (time.time() + self.lease_seconds, claim.task_id, claim.lease_token),
+                (self._clock() + self.lease_seconds, claim.task_id, claim.lease_token),
             )
             return cursor.rowcount == 1
 
@@ -102,7 +110,7 @@ class TaskQueue:
         with self._db.transaction(immediate=True) as conn:
             if not _holds(conn, claim):
                 return False
-            now = time.time()
+            now = self._clock()
             req = claim.request
             conn.execute(
                 "INSERT INTO postcards (postcard_id, task_id, user_id, mood, style, theme, recipient, message, "
@@ -122,7 +130,7 @@ class TaskQueue:
         with self._db.transaction(immediate=True) as conn:
             if not _holds(conn, claim):
                 return False
-            _fail_task(conn, claim.task_id, reason, time.time())
+            _fail_task(conn, claim.task_id, reason, self._clock())
             return True
 
     def _give_up_exhausted(self, conn: sqlite3.Connection, now: float) -> None:

@@ -16,12 +16,11 @@ Every violation raises `InvalidArgument` naming the field, before anything is st
 """
 from __future__ import annotations
 
-import hashlib
 import unicodedata
-from dataclasses import astuple, dataclass
 
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from services.common import rpc
+from services.postcard.model import PostcardRequest
 
 MAX_ID_LENGTH = 64
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
@@ -44,21 +43,6 @@ class InvalidArgument(rpc.InvalidArgument):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
-
-
-@dataclass(frozen=True)
-class PostcardRequest:
-    """A validated, normalised creation request: what workers generate from."""
-
-    mood: str
-    style: str
-    theme: str
-    recipient: str = ""
-    message: str = ""
-
-    def fingerprint(self) -> str:
-        """A stable hash of the content, to recognise a retried request under the same idempotency key."""
-        return hashlib.sha256("\x1f".join(astuple(self)).encode()).hexdigest()
 
 
 def validate_create(request: pb.CreatePostcardRequest) -> PostcardRequest:

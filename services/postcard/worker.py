@@ -25,13 +25,26 @@ import os
 import socket
 import uuid
 
-from .artwork import Artwork, image_url
-from .generator import ContentRejected, PostcardGenerator
-from .taskqueue import Claim, TaskQueue
+from services.common.sqlite import Database
+from services.postcard.artwork import Artwork, image_url
+from services.postcard.generator import ContentRejected, PostcardGenerator
+from services.postcard.settings import PostcardServiceSettings
+from services.postcard.taskqueue import Claim, TaskQueue
 
 log = logging.getLogger(__name__)
 
 INTERNAL_FAILURE_REASON = "generation failed: internal error"
+
+
+def create_worker_pool(settings: PostcardServiceSettings, db: Database) -> WorkerPool:
+    """The workers described by `settings.worker` over `db` (embedded in the service, or in worker_main)."""
+    queue = TaskQueue(db, lease_seconds=settings.worker.lease_seconds, max_attempts=settings.worker.max_attempts)
+    return WorkerPool(
+        queue,
+        PostcardGenerator(settings.generator),
+        count=settings.worker.count,
+        poll_interval=settings.worker.poll_interval_seconds,
+    )
 
 
 class WorkerPool:

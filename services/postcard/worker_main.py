@@ -6,7 +6,9 @@ the queue of the same SQLite database; run as many such processes as needed
 `worker.count`. Runs until SIGINT/SIGTERM, then stops claiming, gives an
 in-flight task `grace_seconds` to finish and otherwise releases it back to the
 queue, and exits 0. A worker killed outright (SIGKILL, crash) stops renewing
-its lease; the task becomes claimable again when the lease expires.
+its lease; the task becomes claimable again when the lease expires. Exit codes
+as the services (services.common.entrypoint): 2 bad configuration, 1 the
+database cannot be created.
 """
 from __future__ import annotations
 
@@ -16,19 +18,17 @@ import logging
 import os
 import signal
 
-from services.common.logs import configure_logging
+from services.common.entrypoint import run_process
+from services.postcard.schema import open_database
+from services.postcard.settings import PostcardServiceSettings
+from services.postcard.worker import create_worker_pool
 
-from .db import Database
-from .server import create_worker_pool
-from .settings import PostcardServiceSettings
-
-log = logging.getLogger("services.postcard.worker_main")
+log = logging.getLogger("services.postcard.worker_main")  # not __name__: "__main__" under -m
 
 
 async def run_workers(settings: PostcardServiceSettings) -> None:
     """Run the workers until SIGINT/SIGTERM, then stop them within `grace_seconds`."""
-    db = Database(settings.db_path)
-    await asyncio.to_thread(db.initialise)
+    db = await asyncio.to_thread(open_database, settings.db_path)
     pool = create_worker_pool(settings, db)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -42,18 +42,23 @@ async def run_workers(settings: PostcardServiceSettings) -> None:
     log.info("postcard-worker stopped")
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m services.postcard.worker_main", description=__doc__.splitlines()[0]
+        prog="python -m services.postcard.worker_main", description="Run standalone postcard workers."
     )
     parser.add_argument("--count", type=int, help="workers in this process (default from settings: 1)")
-    args = parser.parse_args(argv)
-    settings = PostcardServiceSettings()
-    if args.count is not None:
-        settings = settings.model_copy(update={"worker": settings.worker.model_copy(update={"count": args.count})})
-    configure_logging("postcard-worker", settings.log_level)
-    asyncio.run(run_workers(settings))
+    return parser.parse_args(argv)
+
+
+def load_settings(args: argparse.Namespace) -> PostcardServiceSettings:
+    """The environment's settings, with `--count` on top."""
+    return PostcardServiceSettings(**({"worker": {"count": args.count}} if args.count is not None else {}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    return run_process("postcard-worker", lambda: load_settings(args), run_workers)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

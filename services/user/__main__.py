@@ -1,23 +1,19 @@
 """``python -m services.user [--host H] [--port N]``: run the user-service until SIGINT/SIGTERM.
 
 Settings come from ``USER_SERVICE_*`` variables (see services.user.settings); ``--host`` and
-``--port`` override them. Logs are JSON lines on stderr. On a signal, health turns NOT_SERVING,
-in-flight calls get ``grace_seconds`` to finish, then the process exits 0. A configuration error
-exits 2 with one log line saying what to set.
+``--port`` override them. Logs are JSON lines on stderr, including one "user-service listening"
+line with the bound port (useful with ``--port 0``). On a signal, health turns NOT_SERVING, calls
+are still served for ``drain_seconds``, in-flight calls get ``grace_seconds`` to finish, then the
+process exits 0. Exit 2: bad configuration; exit 1: the port is taken or a file cannot be created
+(one log line says which; see services.common.entrypoint).
 """
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 
-from pydantic import ValidationError
-
-from services.common.logs import configure_logging
+from services.common.entrypoint import run_process, serve
 from services.user.server import create_server
-from services.user.settings import ConfigError, UserServiceSettings
-
-log = logging.getLogger("services.user")
+from services.user.settings import UserServiceSettings
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -27,35 +23,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def serve(settings: UserServiceSettings) -> None:
-    server, port = await create_server(settings)
+def load_settings(args: argparse.Namespace) -> UserServiceSettings:
+    """The environment's settings, with the command line's values on top."""
+    overrides = {name: value for name in ("host", "port") if (value := getattr(args, name)) is not None}
+    return UserServiceSettings(**overrides)
 
-    async def announce() -> None:
-        log.info("user-service listening", extra={"host": settings.host, "port": port})
 
-    server.on_start(announce)
-    await server.run_until_signalled(settings.grace_seconds)
+async def run(settings: UserServiceSettings) -> None:
+    await serve("user-service", create_server, settings)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    configure_logging("user-service")
-    try:
-        overrides = {name: value for name in ("host", "port") if (value := getattr(args, name)) is not None}
-        settings = UserServiceSettings(**overrides)
-    except ValidationError as exc:
-        log.error("invalid configuration: %s", exc)
-        return 2
-    configure_logging("user-service", settings.log_level)
-    try:
-        asyncio.run(serve(settings))
-    except ConfigError as exc:
-        log.error("cannot start: %s", exc)
-        return 2
-    except OSError as exc:
-        log.error("cannot start: %s", exc)
-        return 1
-    return 0
+    return run_process("user-service", lambda: load_settings(args), run)
 
 
 if __name__ == "__main__":

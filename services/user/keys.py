@@ -25,7 +25,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from services.user.settings import ConfigError, UserServiceSettings, env_name
+from services.common.config import ConfigError
+from services.user.settings import UserServiceSettings, env_name
 
 log = logging.getLogger(__name__)
 

@@ -5,15 +5,17 @@ configuration stops the process at start with a ConfigError instead of failing t
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import AsyncExitStack
 
 import grpc
 
+from postcardapp.user.v1 import user_service_pb2 as pb
 from postcardapp.user.v1 import user_service_pb2_grpc as pb_grpc
-from services.common.server import ServiceServer, add_standard_services, bind
-from services.user import SERVICE_NAME
+from services.common.server import COMMON_SERVER_OPTIONS, ServiceServer, add_standard_services, bind
 from services.user.keys import load_signing_key, publish_jwks
+from services.user.schema import open_database
 from services.user.servicer import UserServicer
 from services.user.settings import UserServiceSettings, require_complete
 from services.user.store import UserStore
@@ -22,9 +24,11 @@ from services.user.wechat import create_wechat_login
 
 log = logging.getLogger(__name__)
 
+# The name health checks and reflection use: "postcardapp.user.v1.UserService".
+SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["UserService"].full_name
+
 SERVER_OPTIONS = [
-    # A second server on a busy port must fail, not silently share it (gRPC enables SO_REUSEPORT).
-    ("grpc.so_reuseport", 0),
+    *COMMON_SERVER_OPTIONS,
     # Requests here are a login code or nothing: refuse anything larger early.
     ("grpc.max_receive_message_length", 64 * 1024),
 ]
@@ -34,38 +38,28 @@ async def create_server(settings: UserServiceSettings) -> tuple[ServiceServer, i
     """A bound, not yet started server and its port (``settings.port`` 0 picks a free one).
 
     Checks the configuration, loads (or, in development, generates) the signing key, writes the
-    JWKS file, opens the database and the WeChat client. Raises ConfigError on bad configuration
-    and OSError when the port cannot be bound; whatever was opened is closed again on failure.
-    ``stop`` closes the WeChat client and the database after in-flight calls finish.
+    JWKS file, creates the database and opens the WeChat client. Raises ConfigError on bad
+    configuration and OSError when the port cannot be bound; whatever was opened is closed again
+    on failure. ``stop`` closes the WeChat client after in-flight calls finish.
     """
     require_complete(settings)
     signing_key = load_signing_key(settings)
     publish_jwks(settings, signing_key)
     tokens = TokenIssuer(signing_key, settings.jwt)
+    db = await asyncio.to_thread(open_database, settings.resolved_db_path)
 
     async with AsyncExitStack() as undo:  # closes what was opened if a later step fails
-        store = await UserStore.open(settings.resolved_db_path)
-        undo.push_async_callback(store.close)
         wechat = create_wechat_login(settings.wechat)
         undo.push_async_callback(wechat.aclose)
         grpc_server = grpc.aio.server(options=SERVER_OPTIONS)
         undo.push_async_callback(grpc_server.stop, None)
 
-        pb_grpc.add_UserServiceServicer_to_server(UserServicer(wechat, store, tokens), grpc_server)
+        pb_grpc.add_UserServiceServicer_to_server(UserServicer(wechat, UserStore(db), tokens), grpc_server)
         health = add_standard_services(grpc_server, [SERVICE_NAME])
-        port = _bind(grpc_server, settings.host, settings.port)
+        port = bind(grpc_server, settings.host, settings.port)
         undo.pop_all()  # all went well: from here on the server owns them
 
-    server = ServiceServer(grpc_server, health, [SERVICE_NAME])
-    server.on_stop(store.close)
-    server.on_stop(wechat.aclose)  # closers run in reverse: WeChat first, then the database
+    server = ServiceServer(grpc_server, health, [SERVICE_NAME], drain_seconds=settings.drain_seconds)
+    server.on_stop(wechat.aclose)
     log.info("user-service configured", extra={"db_path": str(settings.resolved_db_path), "kid": tokens.kid})
     return server, port
-
-
-def _bind(server: grpc.aio.Server, host: str, port: int) -> int:
-    # grpc raises a bare RuntimeError when the address is taken; callers expect an OSError.
-    try:
-        return bind(server, host, port)
-    except RuntimeError as exc:
-        raise OSError(f"could not listen on {host}:{port} (address in use or not available)") from exc

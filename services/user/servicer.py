@@ -6,6 +6,7 @@ sees a stack trace, an exception text or a SQL message; the details go to the lo
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import grpc
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 # wx.login() codes are 32 characters; anything far longer is not a code, and is not sent to WeChat.
 MAX_CODE_LENGTH = 256
+
 
 class UserServicer(pb_grpc.UserServiceServicer):
     def __init__(self, wechat: WeChatLogin, store: UserStore, tokens: TokenIssuer) -> None:
@@ -50,7 +52,7 @@ class UserServicer(pb_grpc.UserServiceServicer):
         except WeChatUnavailable as exc:
             await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
 
-        user, created = await self._store.get_or_create(session.open_id)
+        user, created = await asyncio.to_thread(self._store.get_or_create, session.open_id)
         token = self._tokens.issue(user.user_id)
         log.info("login", extra={"user_id": user.user_id, "is_new_user": created})
         # is_new_user has explicit presence: set even when False, so the client always sees it.
@@ -60,7 +62,7 @@ class UserServicer(pb_grpc.UserServiceServicer):
     async def GetMe(self, request: pb.GetMeRequest, context: grpc.aio.ServicerContext) -> pb.GetMeResponse:
         """The caller's profile. No x-user-id metadata: UNAUTHENTICATED; unknown user: NOT_FOUND."""
         user_id = await require_caller(context)
-        user = await self._store.get(user_id)
+        user = await asyncio.to_thread(self._store.get, user_id)
         if user is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, "user not found")
         assert user is not None  # abort raises

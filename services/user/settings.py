@@ -14,12 +14,9 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.config import ConfigError, check_log_level
+
 ENV_PREFIX = "USER_SERVICE_"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class ConfigError(Exception):
-    """The service cannot start with this configuration; the message says which variable to set."""
 
 
 def env_name(*path: str) -> str:
@@ -63,6 +60,10 @@ class UserServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=50051, ge=0, le=65535)
+    # On stop, health turns NOT_SERVING and calls are still served this long, so that clients
+    # watching health (the gateway) stop sending before the port closes.
+    drain_seconds: float = Field(default=1.0, ge=0)
+    # Then in-flight calls get this long to finish.
     grace_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
     # Relative paths are relative to the working directory.
@@ -75,9 +76,7 @@ class UserServiceSettings(BaseSettings):
     @field_validator("log_level")
     @classmethod
     def _known_log_level(cls, value: str) -> str:
-        if value.upper() not in LOG_LEVELS:
-            raise ValueError(f"{env_name('log_level')} must be one of {', '.join(LOG_LEVELS)}")
-        return value.upper()
+        return check_log_level(value, env_name("log_level"))
 
     @property
     def resolved_db_path(self) -> Path:

@@ -141,8 +141,8 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
                     await _login_create_poll(system)
         finally:
             logging.getLogger().removeHandler(log)
-            await postcard_server.stop(0)
-            await user_server.stop(0)
+            await postcard_server.stop(0, drain=0)
+            await user_server.stop(0, drain=0)
         # ... and the gateway logged no traceback.
         assert log.tracebacks() == []
 

@@ -23,6 +23,4 @@ async def started(
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             yield server, port, channel
     finally:
-        await server.stop(0)
-
-
+        await server.stop(0, drain=0)

@@ -49,6 +49,7 @@ def make_settings(tmp_path: Path) -> MakeSettings:
             "host": "127.0.0.1",
             "port": 0,
             "grace_seconds": 0.5,
+            "drain_seconds": 0,
             "db_path": tmp_path / "postcards.sqlite3",
             "worker": {"embedded": True, "count": 2, "lease_seconds": 5, "poll_interval_seconds": 0.05},
             "generator": {"delay_seconds": 0.05, "blocked_words": ["forbidden", "scam"]},

@@ -2,26 +2,31 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
+from services.common.sqlite import Database
 from services.postcard.artwork import render
-from services.postcard.db import Database
+from services.postcard.model import PostcardRequest
+from services.postcard.schema import open_database
 from services.postcard.store import PostcardStore
 from services.postcard.taskqueue import TaskQueue
-from services.postcard.validation import PostcardRequest
 from tests.services.postcard.support import count_rows, query
+from tests.support.waiting import ManualClock
 
 REQUEST = PostcardRequest(mood="calm", style="ink", theme="mountains")
 
 
 @pytest.fixture
+def clock() -> ManualClock:
+    """Lease expiry without waiting for real time to pass."""
+    return ManualClock(1_800_000_000.0)
+
+
+@pytest.fixture
 def db(tmp_path: Path) -> Database:
-    database = Database(tmp_path / "queue.sqlite3")
-    database.initialise()
-    return database
+    return open_database(tmp_path / "queue.sqlite3")
 
 
 def make_tasks(db: Database, count: int) -> list[str]:
@@ -42,11 +47,25 @@ def test_claims_oldest_first_and_never_twice(db: Database) -> None:
     assert [c.task_id if c else None for c in claims] == [first, second, None]
 
 
-def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(db: Database) -> None:
+def test_a_lease_is_exclusive_until_it_expires(db: Database, clock: ManualClock) -> None:
+    make_tasks(db, 1)
+    queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
+    holder = queue.claim("worker-1")
+
+    clock.advance(29.9)
+    assert queue.claim("worker-2") is None
+    assert queue.renew(holder)  # a live worker extends its lease: 30 s from now
+    clock.advance(29.9)
+    assert queue.claim("worker-2") is None
+    clock.advance(0.1)
+    assert queue.claim("worker-2") is not None
+
+
+def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(db: Database, clock: ManualClock) -> None:
     [task_id] = make_tasks(db, 1)
-    queue = TaskQueue(db, lease_seconds=0.05, max_attempts=3)
+    queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
     stale = queue.claim("dead-worker")
-    time.sleep(0.1)
+    clock.advance(30)
 
     fresh = queue.claim("live-worker")
 
@@ -62,23 +81,23 @@ def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(db: Databas
     assert not queue.complete(fresh, "p-again", render(REQUEST, "/x"))
 
 
-def test_expired_but_unclaimed_lease_may_still_finish(db: Database) -> None:
+def test_expired_but_unclaimed_lease_may_still_finish(db: Database, clock: ManualClock) -> None:
     make_tasks(db, 1)
-    queue = TaskQueue(db, lease_seconds=0.01, max_attempts=3)
+    queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
     claim = queue.claim("slow-worker")
-    time.sleep(0.05)
+    clock.advance(60)
 
     assert queue.renew(claim)
     assert queue.complete(claim, "p1", render(REQUEST, "/x"))
 
 
-def test_gives_up_after_max_attempts(db: Database) -> None:
+def test_gives_up_after_max_attempts(db: Database, clock: ManualClock) -> None:
     [task_id] = make_tasks(db, 1)
-    queue = TaskQueue(db, lease_seconds=0.01, max_attempts=3)
+    queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
     for attempt in (1, 2, 3):
         claim = queue.claim(f"crashing-{attempt}")
         assert claim is not None and claim.attempts == attempt
-        time.sleep(0.03)
+        clock.advance(30)
 
     assert queue.claim("next") is None
     [(status, error)] = query(db.path, "SELECT status, error FROM tasks WHERE task_id = ?", task_id)

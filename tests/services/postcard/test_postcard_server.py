@@ -21,20 +21,30 @@ from tests.services.postcard.support import MakeSettings, Running, Serve, as_use
 HealthStatus = health_pb2.HealthCheckResponse
 
 
-async def test_graceful_stop_turns_health_not_serving_first(serve: Serve, make_settings: MakeSettings) -> None:
+async def test_stop_drains_not_serving_first_while_calls_still_succeed(
+    serve: Serve, make_settings: MakeSettings
+) -> None:
     async with serve(make_settings()) as running:
-        health = health_pb2_grpc.HealthStub(running.channel)
-        watch = health.Watch(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
+        watch = health_pb2_grpc.HealthStub(running.channel).Watch(health_pb2.HealthCheckRequest(service=SERVICE_NAME))
         try:
-            first = await asyncio.wait_for(watch.read(), 5)
-            assert first.status == HealthStatus.SERVING
+            assert (await asyncio.wait_for(watch.read(), 10)).status == HealthStatus.SERVING
 
-            stopping = asyncio.create_task(running.server.stop(5))
-            second = await asyncio.wait_for(watch.read(), 5)
-            assert second.status == HealthStatus.NOT_SERVING
+            # A drain far longer than the test: the test ends it itself, so no timing is assumed.
+            stopping = asyncio.create_task(running.server.stop(5, drain=600))
+            assert (await asyncio.wait_for(watch.read(), 10)).status == HealthStatus.NOT_SERVING
+
+            # Watchers (the gateway) have been told; a call that still arrives is served normally.
+            task_id = await running.create("alice")
+            assert (await running.status("alice", task_id)).status in ("processing", "completed")
+            assert not stopping.done()
         finally:
-            watch.cancel()
-        await asyncio.wait_for(stopping, 10)
+            watch.cancel()  # an open Watch stream would hold the stop for its whole grace period
+
+        running.server.skip_drain()
+        await asyncio.wait_for(stopping, 30)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await running.stub.ListMyPostcards(pb.ListMyPostcardsRequest(), metadata=as_user("alice"), timeout=5)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
 async def test_unexpected_errors_are_a_bare_internal(running: Running) -> None:

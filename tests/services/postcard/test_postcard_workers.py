@@ -2,11 +2,11 @@
 a stopped worker gives its task back."""
 from __future__ import annotations
 
-import asyncio
 import signal
 import time
 
 from tests.services.postcard.support import MakeSettings, Serve, SpawnWorker, count_rows, query, wait_for_claim
+from tests.support.waiting import wait_until
 
 
 async def test_killed_worker_task_is_completed_once_by_another(
@@ -22,13 +22,18 @@ async def test_killed_worker_task_is_completed_once_by_another(
         owner, token, attempts = await wait_for_claim(running.db_path, task_id, doomed)
         assert attempts == 1
 
-        # Alive past its lease: the worker renewed it, so nobody else may take the task.
-        await asyncio.sleep(1.6)
-        [(still_owner, still_token, expires_at)] = query(
-            running.db_path, "SELECT lease_owner, lease_token, lease_expires_at FROM queue WHERE task_id = ?", task_id
-        )
-        assert (still_owner, still_token) == (owner, token)
-        assert expires_at > time.time()
+        # Alive past its first lease: the worker renewed it, and nobody else took the task. Waits
+        # for that state (bounded), not for a fixed time: a slow machine only takes longer.
+        [(first_expiry,)] = query(running.db_path, "SELECT lease_expires_at FROM queue WHERE task_id = ?", task_id)
+
+        def held_past_first_lease() -> bool:
+            sql = "SELECT lease_owner, lease_token, lease_expires_at FROM queue WHERE task_id = ?"
+            [(still_owner, still_token, expires_at)] = query(running.db_path, sql, task_id)
+            assert (still_owner, still_token) == (owner, token)
+            now = time.time()
+            return now > first_expiry and expires_at > now
+
+        await wait_until(held_past_first_lease, timeout=30, what="a lease renewed past its first expiry")
         assert (await running.status("alice", task_id)).status == "processing"
 
         doomed.kill(signal.SIGKILL)

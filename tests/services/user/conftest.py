@@ -45,12 +45,15 @@ def make_settings(tmp_path: Path, fake_wechat: FakeWeChat) -> MakeSettings:
         values: dict[str, Any] = {
             "port": 0,
             "grace_seconds": 0,
+            "drain_seconds": 0,
             "state_dir": tmp_path / "state",
             "wechat": {
                 "base_url": fake_wechat.base_url,
                 "appid": fake_wechat.appid,
                 "secret": fake_wechat.secret,
-                "timeout_seconds": 1.0,
+                # Generous, so that a loaded machine never turns a slow answer into UNAVAILABLE;
+                # the timeout test sets its own short one.
+                "timeout_seconds": 30.0,
             },
             "jwt": {"generate_dev_key": True},
         }

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 
 import grpc
@@ -143,12 +142,12 @@ async def test_wechat_down_is_unavailable(running: Running, fake_wechat: FakeWeC
 async def test_wechat_too_slow_is_unavailable_within_the_timeout(
     serve: Serve, make_settings: MakeSettings, fake_wechat: FakeWeChat
 ) -> None:
-    fake_wechat.delay_seconds = 5
+    fake_wechat.delay_seconds = 3600  # WeChat hangs; only the service's own timeout ends the call
     async with serve(make_settings(wechat={"timeout_seconds": 0.3})) as running:
-        started = time.monotonic()
-        error = await login_error(running, fake_wechat.issue_code())
+        async with asyncio.timeout(60):
+            error = await login_error(running, fake_wechat.issue_code())
         assert error.code() == grpc.StatusCode.UNAVAILABLE
-        assert time.monotonic() - started < 2
+        assert error.details() == "WeChat login is unavailable, try again later"
         assert running.user_count() == 0
 
 

@@ -11,8 +11,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import ValidationError
 
+from services.common.config import ConfigError
 from services.user.server import create_server
-from services.user.settings import ConfigError, UserServiceSettings
+from services.user.settings import UserServiceSettings
 from tests.services.user.support import MakeSettings
 
 

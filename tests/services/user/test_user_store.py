@@ -1,65 +1,50 @@
 """The users table on its own: one user per open_id, even with racing logins and two processes."""
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from datetime import UTC, datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
-
+from services.user.schema import open_database
 from services.user.store import UserStore
 
-
-async def test_a_user_is_created_once_and_found_afterwards(tmp_path: Path) -> None:
-    store = await UserStore.open(tmp_path / "deep" / "users.sqlite3")  # the directory is created
-    try:
-        created, was_created = await store.get_or_create("o-1")
-        found, found_created = await store.get_or_create("o-1")
-        assert (was_created, found_created) == (True, False)
-        assert found == created
-        assert await store.get(created.user_id) == created
-        assert await store.get("no-such-user") is None
-        assert created.created_at.tzinfo == UTC
-        assert abs((datetime.now(UTC) - created.created_at).total_seconds()) < 5
-    finally:
-        await store.close()
+A_MOMENT = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=timezone(timedelta(hours=8)))
 
 
-async def test_users_survive_a_reopen(tmp_path: Path) -> None:
+def test_a_user_is_created_once_and_found_afterwards(tmp_path: Path) -> None:
+    store = UserStore(open_database(tmp_path / "deep" / "users.sqlite3"), clock=lambda: A_MOMENT)  # directory made
+
+    created, was_created = store.get_or_create("o-1")
+    found, found_created = store.get_or_create("o-1")
+
+    assert (was_created, found_created) == (True, False)
+    assert found == created
+    assert store.get(created.user_id) == created
+    assert store.get("no-such-user") is None
+    assert created.created_at == A_MOMENT  # the clock's moment, kept to the microsecond
+    assert created.created_at.tzinfo == UTC
+
+
+def test_users_survive_a_reopen(tmp_path: Path) -> None:
     path = tmp_path / "users.sqlite3"
-    store = await UserStore.open(path)
-    user, _ = await store.get_or_create("o-1")
-    await store.close()
-    store = await UserStore.open(path)
-    try:
-        assert await store.get(user.user_id) == user
-    finally:
-        await store.close()
+    user, _ = UserStore(open_database(path)).get_or_create("o-1")
+
+    assert UserStore(open_database(path)).get(user.user_id) == user
 
 
-async def test_two_stores_on_one_file_racing_create_one_user(tmp_path: Path) -> None:
-    # Two connections on one file behave like two replicas of the service.
+def test_two_stores_on_one_file_racing_create_one_user(tmp_path: Path) -> None:
+    # Two databases on one file behave like two replicas of the service; threads make them race.
     path = tmp_path / "users.sqlite3"
-    stores = [await UserStore.open(path), await UserStore.open(path)]
-    try:
-        results = await asyncio.gather(*(stores[i % 2].get_or_create("o-race") for i in range(40)))
-        assert sum(created for _, created in results) == 1
-        assert len({user.user_id for user, _ in results}) == 1
-    finally:
-        for store in stores:
-            await store.close()
+    stores = [UserStore(open_database(path)), UserStore(open_database(path))]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda i: stores[i % 2].get_or_create("o-race"), range(40)))
+
+    assert sum(created for _, created in results) == 1
+    assert len({user.user_id for user, _ in results}) == 1
     connection = sqlite3.connect(path)
     try:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert connection.execute("SELECT count(*) FROM users").fetchone()[0] == 1
     finally:
         connection.close()
-
-
-async def test_a_closed_store_refuses_work_and_closes_once(tmp_path: Path) -> None:
-    store = await UserStore.open(tmp_path / "users.sqlite3")
-    await store.close()
-    await store.close()
-    with pytest.raises(RuntimeError, match="closed"):
-        await store.get("u")

@@ -1,0 +1,69 @@
+"""The tables of postcard-service, shared by the service process and any number of worker processes.
+
+`tasks` holds every creation request and its outcome; `queue` is the outbox and the queue at once
+(one message per unfinished task, leased by workers); `postcards` holds finished postcards.
+Connections and transactions: `services.common.sqlite`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.common.sqlite import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id         TEXT PRIMARY KEY,
+    user_id         TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('processing', 'completed', 'failed')),
+    mood            TEXT NOT NULL,
+    style           TEXT NOT NULL,
+    theme           TEXT NOT NULL,
+    recipient       TEXT NOT NULL,
+    message         TEXT NOT NULL,
+    error           TEXT,
+    postcard_id     TEXT,
+    -- NULL when the call carried no idempotency-key (NULLs never collide).
+    idempotency_key TEXT,
+    -- Fingerprint of the request body, to tell a retry from a reused key.
+    request_hash    TEXT NOT NULL,
+    created_at      REAL NOT NULL,
+    updated_at      REAL NOT NULL,
+    UNIQUE (user_id, idempotency_key)
+);
+
+-- The outbox and the queue at once: one message per unfinished task.
+CREATE TABLE IF NOT EXISTS queue (
+    message_id       INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id          TEXT NOT NULL UNIQUE REFERENCES tasks (task_id),
+    enqueued_at      REAL NOT NULL,
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    lease_owner      TEXT,
+    -- A fresh token per claim: the fencing token checked by renew/complete/fail.
+    lease_token      TEXT,
+    lease_expires_at REAL
+);
+CREATE INDEX IF NOT EXISTS queue_by_lease ON queue (lease_expires_at, message_id);
+
+CREATE TABLE IF NOT EXISTS postcards (
+    postcard_id   TEXT PRIMARY KEY,
+    -- UNIQUE: a second line of defence against completing a task twice.
+    task_id       TEXT NOT NULL UNIQUE REFERENCES tasks (task_id),
+    user_id       TEXT NOT NULL,
+    mood          TEXT NOT NULL,
+    style         TEXT NOT NULL,
+    theme         TEXT NOT NULL,
+    recipient     TEXT NOT NULL,
+    message       TEXT NOT NULL,
+    frontend_code TEXT NOT NULL,
+    image_svg     TEXT NOT NULL,
+    created_at    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS postcards_by_user ON postcards (user_id, created_at DESC);
+"""
+
+
+def open_database(path: Path) -> Database:
+    """The postcard database at `path`, created (directory, WAL, tables) if needed. Blocking: call in a thread."""
+    db = Database(path, SCHEMA)
+    db.initialise()
+    return db

@@ -1,0 +1,71 @@
+"""Both services start and fail the same way: exit 2 for bad configuration, 1 for a busy port.
+
+Each case runs the real ``python -m ...`` command in a subprocess (bounded by a timeout) from an
+empty working directory, with the developer's own service variables removed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# module, variable prefix, what it needs to start at all (a development setup)
+SERVICES = {
+    "user-service": ("services.user", "USER_SERVICE_", {"WECHAT__DEV_FAKE": "true", "JWT__GENERATE_DEV_KEY": "true"}),
+    "postcard-service": ("services.postcard", "POSTCARD_SERVICE_", {}),
+}
+
+
+def run(service: str, cwd: Path, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    module, prefix, needs = SERVICES[service]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("USER_SERVICE_", "POSTCARD_SERVICE_"))}
+    env.update({prefix + name: value for name, value in {**needs, **variables}.items()})
+    env["PYTHONPATH"] = str(REPO)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def error_lines(stderr: str) -> list[str]:
+    """Our JSON log lines at ERROR (gRPC's C core also writes its own plain-text line on a bind failure)."""
+    records = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    return [record["message"] for record in records if record["level"] == "ERROR"]
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port held by a listening socket of this test (no SO_REUSEPORT), released after."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield holder.getsockname()[1]
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_busy_port_exits_1_with_one_line_naming_it(service: str, busy_port: int, tmp_path: Path) -> None:
+    result = run(service, tmp_path, "--port", str(busy_port))
+
+    assert result.returncode == 1, result.stderr
+    assert error_lines(result.stderr) == [
+        f"cannot start: could not listen on 127.0.0.1:{busy_port} (address in use or not available)"
+    ]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_bad_configuration_exits_2_naming_the_variable(service: str, tmp_path: Path) -> None:
+    result = run(service, tmp_path, "--port", "0", LOG_LEVEL="chatty")
+
+    assert result.returncode == 2, result.stderr
+    [line] = error_lines(result.stderr)
+    assert line.startswith("invalid configuration:")
+    assert f"{SERVICES[service][1]}LOG_LEVEL" in line
+    assert "Traceback" not in result.stderr
