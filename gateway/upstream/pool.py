@@ -177,14 +177,16 @@ class ServicePool:
             trailing = await call.trailing_metadata()
         except grpc.aio.AioRpcError as error:
             code = error.code()
-            if code == grpc.StatusCode.CANCELLED:
-                endpoint.breaker.release(probe)
-            else:
-                # A deadline the client chose (grpc-timeout) running out is not the backend's fault.
-                client_cut = code == grpc.StatusCode.DEADLINE_EXCEEDED and deadline.set_by_client and not cut_short
-                endpoint.breaker.record(probe, fault=code in BACKEND_FAULTS and not client_cut)
-            retryable = code in RETRYABLE or (code == grpc.StatusCode.DEADLINE_EXCEEDED and cut_short)
             self._observer.tried(rpc, endpoint.target, code.name, time.perf_counter() - started)
+            if code == grpc.StatusCode.CANCELLED:
+                # Not our caller's doing (that would cancel this task): the server cancelled the call, as a
+                # stopping server does with calls it did not finish. No verdict on the endpoint; try another.
+                endpoint.breaker.release(probe)
+                raise _TryFailed(self._unavailable("the service cancelled the call"), retryable=True) from None
+            # A deadline the client chose (grpc-timeout) running out is not the backend's fault.
+            client_cut = code == grpc.StatusCode.DEADLINE_EXCEEDED and deadline.set_by_client and not cut_short
+            endpoint.breaker.record(probe, fault=code in BACKEND_FAULTS and not client_cut)
+            retryable = code in RETRYABLE or (code == grpc.StatusCode.DEADLINE_EXCEEDED and cut_short)
             raise _TryFailed(self._error(error), retryable) from None
         except BaseException:
             endpoint.breaker.release(probe)
@@ -200,6 +202,11 @@ class ServicePool:
         if result.code == grpc.StatusCode.UNAVAILABLE:
             result.headers.setdefault("Retry-After", str(self.settings.retry_after_seconds))
         return result
+
+    def _unavailable(self, why: str) -> GatewayError:
+        log.info("upstream call failed", extra={"service": self.service, "reason": why})
+        return GatewayError(grpc.StatusCode.UNAVAILABLE, "service unavailable",
+                            headers={"Retry-After": str(self.settings.retry_after_seconds)})
 
     def _no_endpoint(self) -> GatewayError:
         """503 at once; Retry-After is when the first open breaker of a SERVING endpoint lets a probe through."""

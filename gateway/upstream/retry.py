@@ -2,7 +2,8 @@
 
 A retry is allowed only for a call that is safe to repeat (the contract says
 `idempotent`, or the client sent an Idempotency-Key), only after UNAVAILABLE
-(which includes a connection failure) or a try cut by the per-try timeout,
+(which includes a connection failure), a call the server cancelled (a stopping
+server cancels the calls it did not finish) or a try cut by the per-try timeout,
 only on another endpoint, and only within the service's retry budget: in any
 window, retries may be at most `budget_ratio` of the calls made, plus
 `budget_min_per_second`. During an outage every call fails, so without a

@@ -32,10 +32,37 @@ def bind(server: grpc.aio.Server, host: str, port: int) -> int:
     return bound
 
 
-def add_standard_services(server: grpc.aio.Server, service_names: Iterable[str]) -> health.aio.HealthServicer:
+class HealthServicer(health.aio.HealthServicer):
+    """The stock grpc.health.v1 servicer, whose Watch streams end when `close_watches` is called.
+
+    A client watching health (the gateway) keeps its stream open for as long as the server lives;
+    left open, it would hold `server.stop(grace)` for the whole grace period. Ending the streams when
+    the drain is over lets a stop finish as soon as the real calls have; the watchers then see the
+    stream end, i.e. the server going away.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._closing = asyncio.Event()
+
+    async def Watch(self, request: health_pb2.HealthCheckRequest, context: Any) -> None:
+        watch = asyncio.ensure_future(super().Watch(request, context))
+        closing = asyncio.ensure_future(self._closing.wait())
+        try:
+            await asyncio.wait({watch, closing}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (watch, closing):
+                task.cancel()
+            await asyncio.gather(watch, closing, return_exceptions=True)
+
+    def close_watches(self) -> None:
+        self._closing.set()
+
+
+def add_standard_services(server: grpc.aio.Server, service_names: Iterable[str]) -> HealthServicer:
     """Add grpc.health.v1 and server reflection (for grpcurl) to `server`; return the health servicer."""
     names = list(service_names)
-    servicer = health.aio.HealthServicer()
+    servicer = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     return servicer
@@ -59,7 +86,7 @@ class ServiceServer:
     def __init__(
         self,
         server: grpc.aio.Server,
-        health_servicer: health.aio.HealthServicer,
+        health_servicer: HealthServicer,
         service_names: Iterable[str],
         *,
         drain_seconds: float = 0.0,
@@ -106,6 +133,7 @@ class ServiceServer:
                 await asyncio.wait_for(self._drain_over.wait(), timeout=drain)
             except TimeoutError:
                 pass
+        self.health.close_watches()  # else an open Watch stream holds stop() for the whole grace
         await self.grpc_server.stop(grace or 0)
         for closer in reversed(self._closers):
             try:

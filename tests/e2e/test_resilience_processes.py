@@ -41,11 +41,11 @@ class System:
     def token(self, user: str) -> dict[str, str]:
         return {"authorization": f"Bearer {self.key.token(sub=user, ttl=600)}"}
 
-    async def postcard_service(self, name: str, port: int = 0) -> Child:
+    async def postcard_service(self, name: str, port: int = 0, drain: float = 0) -> Child:
         child = Child(name, ["services.postcard", "--port", str(port)], {
             "POSTCARD_SERVICE_DB_PATH": str(self.db),
             "POSTCARD_SERVICE_GRACE_SECONDS": "0.5",
-            "POSTCARD_SERVICE_DRAIN_SECONDS": "0",
+            "POSTCARD_SERVICE_DRAIN_SECONDS": str(drain),
             "POSTCARD_SERVICE_WORKER__POLL_INTERVAL_SECONDS": "0.05",
             "POSTCARD_SERVICE_WORKER__LEASE_SECONDS": "5",
             "POSTCARD_SERVICE_GENERATOR__DELAY_SECONDS": "0.05",
@@ -130,6 +130,30 @@ async def test_sigkill_of_one_instance_under_load_loses_no_request(system: Syste
     assert statuses == Counter({200: 400})
     gateway_log: Child = client.child  # type: ignore[attr-defined]
     assert gateway_log.logged("endpoint health UNREACHABLE", endpoint=f"127.0.0.1:{a.port}")
+
+
+async def test_a_service_stopping_under_load_loses_no_request_not_even_a_create(system: System) -> None:
+    # The stopping instance turns NOT_SERVING and keeps serving for its drain: the gateway's health watch
+    # moves traffic away before the port closes, so even creates, which are never retried, all succeed.
+    a = await system.postcard_service("postcard-a", drain=2)
+    b = await system.postcard_service("postcard-b", drain=2)
+    client = await system.gateway("gateway", [a, b])
+    headers = system.token("alice")
+    body = {"mood": "calm", "style": "ink", "theme": "rain"}
+    requests = iter(range(10**6))
+
+    async def create_or_list() -> httpx.Response:
+        if next(requests) % 2:
+            return await client.post("/api/v1/postcards/create", headers=headers, json=body)
+        return await client.get("/api/v1/postcards/me", headers=headers)
+
+    statuses = await bounded_load(create_or_list, total=400, concurrency=4, at=100,
+                                  action=lambda: a.send(signal.SIGTERM))
+    assert statuses == Counter({202: 200, 200: 200})
+    assert await a.wait_exit() == 0
+    gateway: Child = client.child  # type: ignore[attr-defined]
+    assert gateway.logged("endpoint health NOT_SERVING", endpoint=f"127.0.0.1:{a.port}")
+    assert not [r for r in gateway.lines() if r.get("fallback")]  # every list came from a live instance
 
 
 async def test_frozen_instance_times_out_then_its_breaker_fails_fast_then_one_probe_closes_it(

@@ -294,3 +294,17 @@ async def test_fallback_answers_with_the_callers_own_last_answer(
         await a.set_serving(False)  # no endpoint at all: still the fallback
         await wait_until(lambda: endpoint(upstream, a).status == "NOT_SERVING")
         assert (await upstream.call(mine, mine.request_class(), context("alice"))).fallback == "cache"
+
+
+async def test_a_call_the_server_cancelled_is_a_503_and_retried_where_safe(
+    flaky_catalog: RpcCatalog, backends: list[FlakyBackend]
+) -> None:
+    a, b = backends
+    a.fail_with = grpc.StatusCode.CANCELLED  # what a stopping server does to calls it did not finish
+    async with upstream_of([a.target], retry=RetrySettings(budget_ratio=1.0)) as upstream:
+        with pytest.raises(GatewayError) as failed:
+            await read_many(upstream, flaky_catalog, 1)
+        assert (failed.value.http_status, failed.value.message) == (503, "service unavailable")  # not 499
+        assert endpoint(upstream, a).breaker.failures == 0  # no verdict on the endpoint
+    async with upstream_of([a.target, b.target], retry=RetrySettings(budget_ratio=1.0)) as upstream:
+        assert set(await read_many(upstream, flaky_catalog, 20)) == {"b"}

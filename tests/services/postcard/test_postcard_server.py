@@ -29,19 +29,21 @@ async def test_stop_drains_not_serving_first_while_calls_still_succeed(
         try:
             assert (await asyncio.wait_for(watch.read(), 10)).status == HealthStatus.SERVING
 
-            # A drain far longer than the test: the test ends it itself, so no timing is assumed.
-            stopping = asyncio.create_task(running.server.stop(5, drain=600))
+            # A drain far longer than the test: the test ends it itself, so no timing is assumed. The grace
+            # is far longer too: the open Watch stream must not hold the stop for it.
+            stopping = asyncio.create_task(running.server.stop(600, drain=600))
             assert (await asyncio.wait_for(watch.read(), 10)).status == HealthStatus.NOT_SERVING
 
             # Watchers (the gateway) have been told; a call that still arrives is served normally.
             task_id = await running.create("alice")
             assert (await running.status("alice", task_id)).status in ("processing", "completed")
             assert not stopping.done()
-        finally:
-            watch.cancel()  # an open Watch stream would hold the stop for its whole grace period
 
-        running.server.skip_drain()
-        await asyncio.wait_for(stopping, 30)
+            running.server.skip_drain()
+            await asyncio.wait_for(stopping, 30)  # not 600 s: the Watch stream ended with the drain
+            assert await asyncio.wait_for(watch.read(), 10) is grpc.aio.EOF  # and the watcher saw it end
+        finally:
+            watch.cancel()
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await running.stub.ListMyPostcards(pb.ListMyPostcardsRequest(), metadata=as_user("alice"), timeout=5)
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
