@@ -6,9 +6,10 @@ import sys
 
 from pydantic import ValidationError
 
+from telemetry.logs import configure_logging
+from telemetry.tracing import tracer_provider_from_env
+
 from .app import create_app
-from .observability.logs import configure_logging
-from .observability.tracing import tracer_provider_from_env
 from .routes.table import RouteTableError
 from .serve import run
 from .settings import Settings
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         settings.http.host = args.host
     if args.port is not None:
         settings.http.port = args.port
-    configure_logging(settings.log_level)
+    configure_logging("gateway", settings.log_level, quiet=("uvicorn", "uvicorn.error", "uvicorn.access"))
     try:
         app = create_app(settings, tracer_provider=tracer_provider_from_env("postcard-gateway"))
     except RouteTableError as exc:

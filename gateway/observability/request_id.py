@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 import uuid
-from contextvars import ContextVar, Token
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from telemetry.context import bind_request_id, current_request_id, unbind_request_id
+
+__all__ = ["HEADER", "RequestIdMiddleware", "accept_request_id", "bind_request_id", "current_request_id",
+           "unbind_request_id"]
+
 HEADER = b"x-request-id"
 _VALID = re.compile(rb"[A-Za-z0-9._:\-]{1,128}")
-_current: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 def accept_request_id(scope: Scope) -> str:
@@ -25,18 +28,6 @@ def accept_request_id(scope: Scope) -> str:
         if name == HEADER:
             return value.decode() if _VALID.fullmatch(value) else uuid.uuid4().hex
     return uuid.uuid4().hex
-
-
-def bind_request_id(request_id: str) -> Token[str | None]:
-    return _current.set(request_id)
-
-
-def unbind_request_id(token: Token[str | None]) -> None:
-    _current.reset(token)
-
-
-def current_request_id() -> str | None:
-    return _current.get()
 
 
 class RequestIdMiddleware:

@@ -1,10 +1,6 @@
-"""OpenTelemetry tracing, configured only by the standard OTEL_* variables.
+"""The gateway's spans, when the OTEL_* variables turn tracing on (`telemetry.tracing`).
 
-With `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set,
-and `OTEL_SDK_DISABLED` not true, spans are exported over OTLP/gRPC by a
-batching SDK provider (service name from `OTEL_SERVICE_NAME`, sampling from
-`OTEL_TRACES_SAMPLER`, and the rest of the SDK's variables). Otherwise there is
-no provider: no span is made, no interceptor is added, and the W3C
+Without a provider no span is made, no interceptor is added, and the W3C
 `traceparent` of a request is passed downstream unchanged by the header
 allow-list, so a caller's trace still continues in the services.
 
@@ -17,33 +13,15 @@ every log line written while the span is current.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import Any
 
-from opentelemetry import propagate, trace
-from opentelemetry.sdk.resources import Resource
+from opentelemetry import propagate
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Span, SpanKind, StatusCode
 from starlette.types import Scope
 
 _PROPAGATED = (b"traceparent", b"tracestate", b"baggage")
-
-
-def tracer_provider_from_env(default_service_name: str) -> TracerProvider | None:
-    """An SDK provider exporting over OTLP when the environment asks for it, else None (tracing off)."""
-    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
-        return None
-    if not (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
-        return None
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-    # Resource.create reads OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES; ours is only the default.
-    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", default_service_name)})
-    provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    return provider
 
 
 class Tracing:
@@ -90,9 +68,3 @@ def finish_span(span: Span | None, status: int) -> None:
         span.set_attribute("http.response.status_code", status)
         if status >= 500:
             span.set_status(StatusCode.ERROR)
-
-
-def current_trace_id() -> str | None:
-    """The current span's trace id (32 hex digits), for log lines; None outside a recorded span."""
-    context = trace.get_current_span().get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else None

@@ -17,8 +17,8 @@ from typing import Any, Protocol, TypeVar
 from pydantic import ValidationError
 
 from services.common.config import ConfigError
-from services.common.logs import configure_logging
 from services.common.server import ServiceServer
+from telemetry.logs import configure_logging
 
 log = logging.getLogger(__name__)
 

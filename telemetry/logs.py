@@ -1,4 +1,10 @@
-"""JSON logs on stderr, one object per line, each carrying the current request id and trace id."""
+"""JSON logs on stderr, one object per line, in one shape for the gateway, the services and the worker:
+
+    {"time", "level", "logger", "message", "service", "request_id", "trace_id", ...fields of the line}
+
+`request_id` is the one bound in `telemetry.context`; `trace_id` is the current OpenTelemetry
+span's (null when none is recorded). Idempotent: calling it again replaces the handler.
+"""
 from __future__ import annotations
 
 import logging
@@ -6,11 +12,11 @@ import sys
 
 from pythonjsonlogger.orjson import OrjsonFormatter
 
-from .request_id import current_request_id
+from .context import current_request_id
 from .tracing import current_trace_id
 
 
-class _RequestContextFilter(logging.Filter):
+class _RequestContext(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = current_request_id()
@@ -19,21 +25,22 @@ class _RequestContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Route the root logger (and uvicorn's) to stderr as JSON. Idempotent."""
+def configure_logging(service: str, level: str = "INFO", quiet: tuple[str, ...] = ()) -> None:
+    """Route the root logger to stderr as JSON lines tagged with `service`; `quiet` loggers pass through
+    to the root (their own handlers removed), as uvicorn's must."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         OrjsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            static_fields={"service": "gateway"},
+            static_fields={"service": service},
         )
     )
-    handler.addFilter(_RequestContextFilter())
+    handler.addFilter(_RequestContext())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in quiet:
         logger = logging.getLogger(name)
         logger.handlers[:] = []
         logger.propagate = True

@@ -1,0 +1,23 @@
+"""The request id of the work in progress, as a context variable (visible to everything a request runs).
+
+The gateway binds the id it accepted or made for an HTTP request; a service binds the `x-request-id`
+metadata of the call it serves; a worker binds the id carried on the queued task. Log lines read it.
+"""
+from __future__ import annotations
+
+from contextvars import ContextVar, Token
+
+REQUEST_ID_METADATA = "x-request-id"
+_current: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def bind_request_id(request_id: str | None) -> Token[str | None]:
+    return _current.set(request_id)
+
+
+def unbind_request_id(token: Token[str | None]) -> None:
+    _current.reset(token)
+
+
+def current_request_id() -> str | None:
+    return _current.get()
