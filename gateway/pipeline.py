@@ -106,15 +106,15 @@ class Pipeline:
         request_id = accept_request_id(scope)
         bound = bind_request_id(request_id)
         exchange = Exchange(scope["method"], prepared.label)
-        try:
-            with self.tracing.server_span(scope, prepared.label) as span:
+        with self.tracing.server_span(scope, prepared.label) as span:
+            try:
                 response = await self.answer(Request(scope, receive), prepared, path_values, request_id, exchange)
                 exchange.status = response.status_code
                 finish_span(span, exchange.status)
                 await self.respond(scope, send, response, request_id)
-        finally:
-            observe(self.metrics, exchange, time.perf_counter() - started)
-            unbind_request_id(bound)
+            finally:
+                observe(self.metrics, exchange, time.perf_counter() - started)  # in the span: its trace id
+                unbind_request_id(bound)
 
     async def answer(
         self, request: Request, prepared: PreparedRoute, path_values: PathValues, request_id: str, exchange: Exchange

@@ -16,7 +16,9 @@ from .context import current_request_id
 from .tracing import current_trace_id
 
 
-class _RequestContext(logging.Filter):
+class RequestContextFilter(logging.Filter):
+    """Adds `request_id` and `trace_id` to every record (a handler's filter: it sees every logger's records)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = current_request_id()
@@ -36,7 +38,7 @@ def configure_logging(service: str, level: str = "INFO", quiet: tuple[str, ...] 
             static_fields={"service": service},
         )
     )
-    handler.addFilter(_RequestContext())
+    handler.addFilter(RequestContextFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from services.user.server import create_server as create_user_server
 from services.user.settings import UserServiceSettings
 from tests.fakes.wechat import FakeWeChat
 from tests.support.http_server import serve
+from tests.support.system import ProcessSystem
 
 BLOCKED_WORD = "forbidden"
 VALID_POSTCARD = {"mood": "happy", "style": "watercolour", "theme": "a birthday by the sea"}
@@ -151,3 +153,10 @@ async def _login_create_poll(system: System) -> None:
     token = await system.login()
     task_id = await system.create(token)
     assert (await system.wait_done(token, task_id))["status"] == "completed"
+
+
+@pytest_asyncio.fixture
+async def processes(tmp_path: Path) -> AsyncIterator[ProcessSystem]:
+    """Real child processes (services, gateways) for one test; all stopped by PID at its end."""
+    async with AsyncExitStack() as stack:
+        yield ProcessSystem(tmp_path, stack)

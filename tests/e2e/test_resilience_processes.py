@@ -12,118 +12,24 @@ import json
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
 
 import httpx
-import pytest
 
 from gateway.settings import POSTCARD_SERVICE
 from tests.support.flaky_server import FLAKY_MODULE, FLAKY_SERVICE, FlakyBackend
-from tests.support.keys import SigningKey
 from tests.support.processes import Child
 from tests.support.redis_server import RedisServer
+from tests.support.system import ProcessSystem, bounded_load
 from tests.support.waiting import wait_until
 
 
-class System:
-    """Children started by one test; all stopped at its end."""
-
-    def __init__(self, root: Path, stack: AsyncExitStack) -> None:
-        self.root = root
-        self.key = SigningKey()
-        self.jwks = self.key.write_jwks(root / "jwks.json")
-        self.db = root / "postcards.sqlite3"
-        self._stack = stack
-
-    def token(self, user: str) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.key.token(sub=user, ttl=600)}"}
-
-    async def postcard_service(self, name: str, port: int = 0, drain: float = 0) -> Child:
-        child = Child(name, ["services.postcard", "--port", str(port)], {
-            "POSTCARD_SERVICE_DB_PATH": str(self.db),
-            "POSTCARD_SERVICE_GRACE_SECONDS": "0.5",
-            "POSTCARD_SERVICE_DRAIN_SECONDS": str(drain),
-            "POSTCARD_SERVICE_WORKER__POLL_INTERVAL_SECONDS": "0.05",
-            "POSTCARD_SERVICE_WORKER__LEASE_SECONDS": "5",
-            "POSTCARD_SERVICE_GENERATOR__DELAY_SECONDS": "0.05",
-        }, self.root)
-        self._stack.push_async_callback(child.stop)
-        await child.wait_listening()
-        return child
-
-    async def gateway(self, name: str, services: list[Child], upstream: dict[str, Any] | None = None,
-                      **env: str) -> httpx.AsyncClient:
-        upstreams = {POSTCARD_SERVICE: {"endpoints": [f"127.0.0.1:{s.port}" for s in services],
-                                        "health": {"reconnect_initial_seconds": 0.05, "reconnect_max_seconds": 0.5},
-                                        **(upstream or {})}}
-        child = Child(name, ["gateway", "--port", "0"], {
-            "GATEWAY_AUTH__JWKS_PATH": str(self.jwks),
-            "GATEWAY_UPSTREAMS": json.dumps(upstreams),
-            "GATEWAY_RATE_LIMIT__DEFAULT": "1000/second",
-            "GATEWAY_RATE_LIMIT__ROUTES": "{}",
-            "GATEWAY_HTTP__DRAIN_SECONDS": "0",
-            **env,
-        }, self.root)
-        self._stack.push_async_callback(child.stop)
-        await child.wait_listening()
-        client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{child.port}", timeout=30)
-        client.child = child  # type: ignore[attr-defined]
-        self._stack.push_async_callback(client.aclose)
-        return client
-
-    async def postcard(self, client: httpx.AsyncClient, user: str) -> str:
-        """Create a postcard through the gateway and wait for it; its id."""
-        created = await client.post("/api/v1/postcards/create", headers=self.token(user),
-                                    json={"mood": "calm", "style": "ink", "theme": "rain"})
-        assert created.status_code == 202, created.text
-        task = created.json()["task_id"]
-        result: dict[str, Any] = {}
-
-        async def done() -> bool:
-            status = (await client.get(f"/api/v1/postcards/status/{task}", headers=self.token(user))).json()
-            result.update(status)
-            return status["status"] != "processing"
-
-        await wait_until(done, 30, "postcard generated")
-        assert result["status"] == "completed", result
-        return result["data"]["postcard_id"]
-
-
-@pytest.fixture
-async def system(tmp_path: Path) -> AsyncIterator[System]:
-    async with AsyncExitStack() as stack:
-        yield System(tmp_path, stack)
-
-
-async def bounded_load(
-    request: Callable[[], Awaitable[httpx.Response]], total: int, concurrency: int,
-    at: int = -1, action: Callable[[], None] | None = None,
-) -> Counter[int]:
-    """`total` requests, `concurrency` at a time; `action` runs once when `at` responses have arrived."""
-    statuses: Counter[int] = Counter()
-    issued = 0
-
-    async def worker() -> None:
-        nonlocal issued
-        while issued < total:
-            issued += 1
-            statuses[(await request()).status_code] += 1
-            if statuses.total() == at and action is not None:
-                action()
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return statuses
-
-
-async def test_sigkill_of_one_instance_under_load_loses_no_request(system: System) -> None:
-    a = await system.postcard_service("postcard-a")
-    b = await system.postcard_service("postcard-b")
-    client = await system.gateway("gateway", [a, b])
-    postcard = await system.postcard(client, "alice")
-    headers = system.token("alice")
+async def test_sigkill_of_one_instance_under_load_loses_no_request(processes: ProcessSystem) -> None:
+    a = await processes.postcard_service("postcard-a")
+    b = await processes.postcard_service("postcard-b")
+    client = await processes.gateway("gateway", [a, b])
+    postcard = await processes.postcard(client, "alice")
+    headers = processes.token("alice")
 
     statuses = await bounded_load(lambda: client.get(f"/api/v1/postcards/{postcard}", headers=headers),
                                   total=400, concurrency=4, at=100, action=lambda: a.send(signal.SIGKILL))
@@ -132,13 +38,13 @@ async def test_sigkill_of_one_instance_under_load_loses_no_request(system: Syste
     assert gateway_log.logged("endpoint health UNREACHABLE", endpoint=f"127.0.0.1:{a.port}")
 
 
-async def test_a_service_stopping_under_load_loses_no_request_not_even_a_create(system: System) -> None:
+async def test_a_service_stopping_under_load_loses_no_request_not_even_a_create(processes: ProcessSystem) -> None:
     # The stopping instance turns NOT_SERVING and keeps serving for its drain: the gateway's health watch
     # moves traffic away before the port closes, so even creates, which are never retried, all succeed.
-    a = await system.postcard_service("postcard-a", drain=2)
-    b = await system.postcard_service("postcard-b", drain=2)
-    client = await system.gateway("gateway", [a, b])
-    headers = system.token("alice")
+    a = await processes.postcard_service("postcard-a", drain=2)
+    b = await processes.postcard_service("postcard-b", drain=2)
+    client = await processes.gateway("gateway", [a, b])
+    headers = processes.token("alice")
     body = {"mood": "calm", "style": "ink", "theme": "rain"}
     requests = iter(range(10**6))
 
@@ -157,14 +63,14 @@ async def test_a_service_stopping_under_load_loses_no_request_not_even_a_create(
 
 
 async def test_frozen_instance_times_out_then_its_breaker_fails_fast_then_one_probe_closes_it(
-    system: System,
+    processes: ProcessSystem,
 ) -> None:
-    service = await system.postcard_service("postcard")
-    client = await system.gateway("gateway", [service], {
+    service = await processes.postcard_service("postcard")
+    client = await processes.gateway("gateway", [service], {
         "timeout_seconds": 0.5, "breaker": {"failure_threshold": 3, "reset_timeout_seconds": 2},
     })
-    postcard = await system.postcard(client, "alice")
-    headers = system.token("alice")
+    postcard = await processes.postcard(client, "alice")
+    headers = processes.token("alice")
     gateway: Child = client.child  # type: ignore[attr-defined]
 
     service.send(signal.SIGSTOP)
@@ -194,31 +100,31 @@ async def test_frozen_instance_times_out_then_its_breaker_fails_fast_then_one_pr
 
 
 async def test_my_postcards_fall_back_to_the_callers_cache_or_empty_when_the_service_is_down(
-    system: System,
+    processes: ProcessSystem,
 ) -> None:
-    service = await system.postcard_service("postcard")
-    client = await system.gateway("gateway", [service])
-    mine = await system.postcard(client, "alice")
-    listed = await client.get("/api/v1/postcards/me", headers=system.token("alice"))
+    service = await processes.postcard_service("postcard")
+    client = await processes.gateway("gateway", [service])
+    mine = await processes.postcard(client, "alice")
+    listed = await client.get("/api/v1/postcards/me", headers=processes.token("alice"))
     assert [card["postcard_id"] for card in listed.json()] == [mine]
 
     await service.stop()
     gateway: Child = client.child  # type: ignore[attr-defined]
     await wait_until(lambda: gateway.logged("endpoint health UNREACHABLE"), what="the gateway saw it go")
     for _ in range(5):
-        alice = await client.get("/api/v1/postcards/me", headers=system.token("alice"))
+        alice = await client.get("/api/v1/postcards/me", headers=processes.token("alice"))
         assert (alice.status_code, alice.headers["x-fallback"]) == (200, "cache")
         assert [card["postcard_id"] for card in alice.json()] == [mine]
-        bob = await client.get("/api/v1/postcards/me", headers=system.token("bob"))
+        bob = await client.get("/api/v1/postcards/me", headers=processes.token("bob"))
         assert (bob.status_code, bob.json(), bob.headers["x-fallback"]) == (200, [], "empty")
-    one = await client.get(f"/api/v1/postcards/{mine}", headers=system.token("alice"))  # no fallback declared
+    one = await client.get(f"/api/v1/postcards/{mine}", headers=processes.token("alice"))  # no fallback declared
     assert (one.status_code, one.json()["error"]["status"]) == (503, "UNAVAILABLE")
     assert "retry-after" in one.headers
 
 
-async def test_health_goes_down_with_the_service_and_up_when_it_returns(system: System) -> None:
-    service = await system.postcard_service("postcard")
-    client = await system.gateway("gateway", [service])
+async def test_health_goes_down_with_the_service_and_up_when_it_returns(processes: ProcessSystem) -> None:
+    service = await processes.postcard_service("postcard")
+    client = await processes.gateway("gateway", [service])
 
     async def health_is(status: int) -> bool:
         return (await client.get("/actuator/health")).status_code == status
@@ -231,24 +137,24 @@ async def test_health_goes_down_with_the_service_and_up_when_it_returns(system: 
     assert body["components"]["postcard-service"]["status"] == "DOWN"
     assert (await client.get("/actuator/health/readiness")).status_code == 503
 
-    await system.postcard_service("postcard-again", port)
+    await processes.postcard_service("postcard-again", port)
     await wait_until(lambda: health_is(200), 20, "health UP again")
     assert (await client.get("/actuator/health/readiness")).status_code == 200
 
 
-async def test_two_gateway_processes_share_one_limit_in_redis(system: System, tmp_path: Path) -> None:
+async def test_two_gateway_processes_share_one_limit_in_redis(processes: ProcessSystem, tmp_path: Path) -> None:
     redis = RedisServer(tmp_path)
     redis.start()
     try:
-        service = await system.postcard_service("postcard")
+        service = await processes.postcard_service("postcard")
         shared = {
             "GATEWAY_RATE_LIMIT__STORAGE_URI": redis.uri,
             "GATEWAY_RATE_LIMIT__ROUTES": json.dumps({f"{POSTCARD_SERVICE}.ListMyPostcards": "4/minute"}),
             "GATEWAY_RATE_LIMIT__STORAGE_RETRY_SECONDS": "0.2",
         }
-        first = await system.gateway("gateway-1", [service], **shared)
-        second = await system.gateway("gateway-2", [service], **shared)
-        headers = system.token("alice")
+        first = await processes.gateway("gateway-1", [service], **shared)
+        second = await processes.gateway("gateway-2", [service], **shared)
+        headers = processes.token("alice")
         statuses = [(await gateway.get("/api/v1/postcards/me", headers=headers)).status_code
                     for gateway in (first, second, first, second, first, second)]
         assert statuses == [200, 200, 200, 200, 429, 429]
@@ -265,14 +171,14 @@ async def test_two_gateway_processes_share_one_limit_in_redis(system: System, tm
 
 
 async def test_sigterm_during_load_fails_no_request_and_in_flight_ones_finish(
-    system: System, test_contracts: Path
+    processes: ProcessSystem, test_contracts: Path
 ) -> None:
     # A backend in this process, so that the test knows when calls have reached it.
     importlib.import_module(FLAKY_MODULE)
     backend = FlakyBackend("backend")
     await backend.start()
     try:
-        client = await system.gateway("gateway", [], **{
+        client = await processes.gateway("gateway", [], **{
             "PYTHONPATH": str(test_contracts),
             "GATEWAY_CONTRACTS__MODULES": json.dumps([FLAKY_MODULE]),
             "GATEWAY_UPSTREAMS": json.dumps({FLAKY_SERVICE: {"endpoints": [backend.target]}}),

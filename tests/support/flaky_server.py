@@ -31,7 +31,7 @@ class CheckOnlyHealth(health_aio.HealthServicer):
 class FlakyBackend:
     """`health`: "watch" (the standard servicer), "check-only", or "none" (no health service at all)."""
 
-    def __init__(self, name: str, *, health: str = "watch") -> None:
+    def __init__(self, name: str, *, health: str = "watch", interceptors: list[Any] | None = None) -> None:
         self.name = name
         self.calls: Counter[str] = Counter()
         self.received_metadata: list[dict[str, str]] = []
@@ -40,6 +40,7 @@ class FlakyBackend:
         self.hold: asyncio.Event | None = None  # when set to an unset Event, calls wait for it
         self.health = {"watch": health_aio.HealthServicer, "check-only": CheckOnlyHealth}.get(health, lambda: None)()
         self.port = 0
+        self._interceptors = interceptors
         self._server: grpc.aio.Server | None = None
 
     async def start(self, port: int = 0) -> int:
@@ -53,7 +54,7 @@ class FlakyBackend:
             )
             for method in service.methods
         }
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=self._interceptors)
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(FLAKY_SERVICE, handlers),))
         if self.health is not None:
             health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

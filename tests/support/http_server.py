@@ -20,7 +20,9 @@ async def serve(app: ASGIApp, settings: HttpSettings | None = None) -> AsyncIter
     The server is built as in production (`gateway.http_server.server_config`: the gateway's
     protocol class, timeouts and limits from `settings`), in the test's own event loop.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on accepted sockets whose protocol says TCP, and
+    # without it every response waits ~40 ms for the client's delayed ACK (Nagle's algorithm).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
