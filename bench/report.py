@@ -56,7 +56,11 @@ def git_commit() -> dict[str, Any]:
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
 
-    return {"commit": git("rev-parse", "--short", "HEAD"), "dirty": bool(git("status", "--porcelain", "--", "gateway"))}
+    return {
+        "commit": git("rev-parse", "--short", "HEAD"),
+        "gateway_commit": git("log", "-1", "--format=%h", "--", "gateway"),  # where gateway/ last changed
+        "dirty": bool(git("status", "--porcelain", "--", "gateway")),
+    }
 
 
 def ratios(results: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +148,8 @@ def memory_line(memory: dict[str, Any]) -> str:
 
 def summary(results: dict[str, Any]) -> str:
     run = results["run"]
-    head = (f"{run['date']}, commit {run['commit']}{' (gateway/ modified)' if run['dirty'] else ''}; "
+    head = (f"{run['date']}, commit {run['commit']} (gateway/ as of {run['gateway_commit']}"
+            f"{', modified' if run['dirty'] else ''}); "
             f"{run['duration']} s per run, {run['rounds']} round(s), {run['connections']} connections; "
             f"{results['pinning']}")
     workers = "" if results["workers"]["supported"] else f"\nworkers: {results['workers']['note']}"
@@ -162,8 +167,8 @@ def docs_section(results: dict[str, Any], command: str) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
     return "\n".join([
         DOCS_START,
-        f"Run of {run['date']} on commit `{run['commit']}`"
-        f"{' (with uncommitted changes in gateway/)' if run['dirty'] else ''}: `{command}`.",
+        f"Run of {run['date']} on commit `{run['commit']}` (gateway/ as of `{run['gateway_commit']}`"
+        f"{', with uncommitted changes' if run['dirty'] else ''}): `{command}`.",
         "",
         f"Machine: {m['nproc']} cores ({m['cpu_model']}), Linux {m['kernel']}, Python {m['python']}; {packages}; "
         f"{m['wrk']}. {results['pinning'].capitalize()}.",
