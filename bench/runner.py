@@ -139,7 +139,7 @@ class Bench:
         return {
             "users": options.memory_users,
             "seconds": options.memory_seconds,
-            "routes": [GET_PATH, ME_PATH],
+            "routes": ["GET /api/v1/postcards/{id}", f"GET {ME_PATH}"],
             "requests": requests,
             "errors": {k: sum(c["errors"][k] for c in chunks) for k in chunks[0]["errors"]},
             "cpu_us_per_request": sum(c["cpu_us_per_request"] * c["requests"] for c in chunks) / max(requests, 1),
