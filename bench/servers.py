@@ -1,0 +1,67 @@
+"""What the benchmark runs: the stub backend, the gateway (with its environment), the reference servers.
+
+The gateway's configuration is `gateway_env`, the one place to add settings
+(tracing, metrics, ...) as the gateway gains them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+from gateway.settings import POSTCARD_SERVICE
+
+from .processes import Children, Server
+
+START_TIMEOUT_SECONDS = 60  # generous: four Python servers start at once on a small, shared machine
+REFERENCES = {
+    "bare": "bare FastAPI, constant JSON",
+    "raw": "raw ASGI + grpc.aio + orjson",
+    "naive": "naive FastAPI + grpc.aio",
+}
+
+
+def gateway_env(backend: str, jwks_path: Path) -> dict[str, str]:
+    """The gateway's whole configuration: the full pipeline, as in production, with limits no run reaches."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}  # no stray local settings
+    return {
+        **inherited,
+        "GATEWAY_UPSTREAMS": json.dumps({POSTCARD_SERVICE: {"endpoints": [backend]}}),  # health watch + breaker
+        "GATEWAY_AUTH__JWKS_PATH": str(jwks_path),  # Ed25519 tokens, verified once each then cached
+        # Raised so that none rejects; the limiter still counts every request (moving window, in memory).
+        "GATEWAY_RATE_LIMIT__DEFAULT": "1000000/second",
+        "GATEWAY_RATE_LIMIT__ROUTES": "{}",
+        "GATEWAY_LOG_LEVEL": "INFO",  # the production level
+        "GATEWAY_HTTP__DRAIN_SECONDS": "0",  # the benchmark stops it at the end; draining is not measured
+    }
+
+
+def start_stub(children: Children, cpus: set[int] | None) -> Server:
+    stub = children.start_server("stub-backend", ["bench.stub_backend"], cpus=cpus)
+    stub.wait_listening(START_TIMEOUT_SECONDS)
+    return stub
+
+
+def start_gateway(children: Children, backend: str, jwks_path: Path, cpus: set[int] | None,
+                  *, name: str = "gateway", port: int = 0, workers: int | None = None) -> Server:
+    args = ["gateway", "--port", str(port), *(["--workers", str(workers)] if workers else [])]
+    return children.start_server(name, args, cpus=cpus, env=gateway_env(backend, jwks_path))
+
+
+def start_reference(children: Children, kind: str, backend: str, cpus: set[int] | None) -> Server:
+    return children.start_server(kind, ["bench.reference_servers", kind, "--backend", backend], cpus=cpus)
+
+
+def gateway_supports_workers(children: Children) -> bool:
+    """Whether `python -m gateway` takes `--workers N` (read from its --help)."""
+    return "--workers" in children.run([sys.executable, "-m", "gateway", "--help"], cpus=None, timeout=60)
+
+
+def free_port() -> int:
+    """A free ephemeral port on 127.0.0.1, for servers whose workers each bind it (SO_REUSEPORT): port 0 would
+    give each worker another port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
