@@ -20,7 +20,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.identity import require_caller
-from services.common.server import add_standard_services, bind, mark_serving
+from services.common.server import ServiceServer, add_standard_services, bind
 
 SERVICE = pb.DESCRIPTOR.services_by_name["PostcardService"].full_name
 POSTCARD_ID = "9b2f6c1e-4d7a-4c2b-9f3e-1a2b3c4d5e6f"
@@ -101,10 +101,10 @@ async def serve(port: int) -> None:
     pb_grpc.add_PostcardServiceServicer_to_server(ConstantPostcards(), server)
     health = add_standard_services(server, [SERVICE])
     bound = bind(server, "127.0.0.1", port)
-    await server.start()
-    await mark_serving(health, [SERVICE])
+    service = ServiceServer(server, health, [SERVICE])
+    await service.start()  # health SERVING once started
     print(f"listening on 127.0.0.1:{bound}", file=sys.stderr, flush=True)
-    await server.wait_for_termination()  # the benchmark ends it with SIGTERM
+    await service.wait_for_termination()  # the benchmark ends it with SIGTERM
 
 
 def main() -> None:
