@@ -168,7 +168,9 @@ class RateLimitSettings(BaseModel):
     enabled: bool = True
     # "memory://" (this process only), or "async+redis://host:6379/0" so that several gateway processes share limits.
     storage_uri: str = "memory://"
-    strategy: Literal["moving-window", "fixed-window", "sliding-window-counter"] = "moving-window"
+    # The sliding-window counter keeps two counters per caller (memory and Redis stay small) and approximates a
+    # moving window closely; "moving-window" is exact but keeps one entry per request of the window.
+    strategy: Literal["moving-window", "fixed-window", "sliding-window-counter"] = "sliding-window-counter"
     # Every route not named in `routes`.
     default: str = "20/second;600/minute"
     # By full gRPC method name, e.g. {"postcardapp.user.v1.UserService.Login": "10/minute"}.

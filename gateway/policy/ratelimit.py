@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import grpc
 from limits import RateLimitItem, parse_many
-from limits.aio.storage import Storage
+from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import (
     FixedWindowRateLimiter,
     MovingWindowRateLimiter,
@@ -161,10 +161,29 @@ class RateLimits:
             ) from None
 
 
+class SweptMemoryStorage(MemoryStorage):
+    """limits' asyncio in-memory storage, sweeping expired entries at most once a second.
+
+    The library sweeps after every hit, over every key, and for moving windows hands each key to a
+    thread: measured here, 56 us a hit for one caller and 270-365 us for 5,000 callers. Counts do
+    not depend on the sweep (every read checks expiry itself); only memory waits up to a second
+    longer to be freed. (`limits` 5.x; the override is of its private, name-mangled scheduler.)
+    """
+
+    SWEEP_INTERVAL_SECONDS = 1.0
+    _next_sweep = 0.0
+
+    async def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._next_sweep = now + self.SWEEP_INTERVAL_SECONDS
+            await MemoryStorage._MemoryStorage__schedule_expiry(self)  # type: ignore[attr-defined]
+
+
 def _storage(settings: RateLimitSettings) -> Storage:
     uri = settings.storage_uri
-    if uri == "memory://":
-        uri = "async+memory://"
+    if uri in ("memory://", "async+memory://"):
+        return SweptMemoryStorage()
     if uri.startswith(("async+redis", "async+rediss")):
         timeout = settings.storage_timeout_seconds
         return storage_from_string(  # type: ignore[return-value]
