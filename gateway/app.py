@@ -37,6 +37,7 @@ from .observability.tracing import Tracing
 from .pipeline import Pipeline, PreparedRoute
 from .policy.auth import JwtAuthenticator
 from .policy.client_address import ClientAddress
+from .policy.guard import Guard
 from .policy.jwks import JwksError
 from .policy.ratelimit import RateLimits
 from .routes.openapi import add_contract_routes
@@ -80,13 +81,12 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         "expose_headers": ["x-request-id", "retry-after", "x-fallback", "ratelimit-limit", "ratelimit-remaining",
                            "ratelimit-reset"],
     }
+    guard = Guard(authenticator, limits, ClientAddress(settings.rate_limit.trusted_proxies), metrics)
     pipeline = Pipeline(
         Router(routes),
         prepared,
         upstream,
-        authenticator,
-        limits,
-        ClientAddress(settings.rate_limit.trusted_proxies),
+        guard,
         lifecycle,
         metrics,
         tracing,
@@ -157,8 +157,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         where = ".".join(str(part) for part in first.get("loc", ()))
         return error_response(GatewayError(grpc_code_for_http_status(400), f"{where}: {first.get('msg', 'invalid')}"))
 
+    async def gateway_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)  # raised by a hand-written handler's stages (guard, upstream)
+        return error_response(exc)
+
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(GatewayError, gateway_error)
 
 
 def _install_openapi(app: FastAPI, routes: list[Any], max_body_bytes: int) -> None:

@@ -34,9 +34,9 @@ from .observability.metrics import GatewayMetrics
 from .observability.request_id import HEADER as REQUEST_ID
 from .observability.request_id import accept_request_id, bind_request_id, unbind_request_id
 from .observability.tracing import Tracing, finish_span
-from .policy.auth import AuthError, JwtAuthenticator, Principal, single_authorization
-from .policy.client_address import ClientAddress
-from .policy.ratelimit import RateLimits, RouteLimits
+from .policy.auth import Principal
+from .policy.guard import Guard
+from .policy.ratelimit import RouteLimits
 from .routes.router import PathValues, Router
 from .routes.table import Route
 from .transcode import request as transcode_in
@@ -67,9 +67,7 @@ class Pipeline:
         router: Router,
         prepared: Mapping[Route, PreparedRoute],
         upstream: Upstream,
-        authenticator: JwtAuthenticator,
-        limits: RateLimits,
-        client_address: ClientAddress,
+        guard: Guard,
         lifecycle: Lifecycle,
         metrics: GatewayMetrics,
         tracing: Tracing,
@@ -80,9 +78,7 @@ class Pipeline:
         self.router = router
         self.prepared = prepared
         self.upstream = upstream
-        self.authenticator = authenticator
-        self.limits = limits
-        self.client_address = client_address
+        self.guard = guard
         self.lifecycle = lifecycle
         self.metrics = metrics
         self.tracing = tracing
@@ -133,35 +129,12 @@ class Pipeline:
             return internal_error_response()
 
     async def authenticate(self, prepared: PreparedRoute, request: Request, exchange: Exchange) -> Principal | None:
-        if prepared.route.policy.public:
-            return None
-
-        async def failures_left() -> None:  # only for tokens not already verified
-            try:
-                await self.limits.check_auth_failures(self.client_address.of(request.scope))
-            except GatewayError:
-                self.metrics.rate_limited.labels(prepared.label, "auth_failures").inc()
-                raise
-
-        try:
-            header = single_authorization(request.headers.getlist("authorization"))
-            principal = await self.authenticator.authenticate(header, failures_left)
-        except AuthError as exc:
-            self.metrics.jwt_failures.labels(exc.reason).inc()
-            if exc.counts_as_failure:
-                await self.limits.record_auth_failure(self.client_address.of(request.scope))
-            raise GatewayError(exc.code, exc.message, headers={"WWW-Authenticate": exc.www_authenticate}) from None
-        exchange.user_id = principal.subject
+        principal = await self.guard.authenticate(request, public=prepared.route.policy.public, route=prepared.label)
+        exchange.user_id = principal.subject if principal is not None else None
         return principal
 
     async def limit(self, prepared: PreparedRoute, request: Request, principal: Principal | None) -> None:
-        if self.limits.enabled:
-            caller = f"user:{principal.subject}" if principal else f"ip:{self.client_address.of(request.scope)}"
-            try:
-                await self.limits.check(prepared.limits, caller)
-            except GatewayError:
-                self.metrics.rate_limited.labels(prepared.label, "route").inc()
-                raise
+        await self.guard.limit(request, principal, prepared.limits, route=prepared.label)
 
     async def transcode_in(
         self,
