@@ -34,17 +34,17 @@ from .observability.access import ObserveMiddleware
 from .observability.metrics import GatewayMetrics, install_metrics
 from .observability.request_id import RequestIdMiddleware
 from .observability.tracing import Tracing
+from .openapi.document import add_contract_routes
 from .pipeline import Pipeline, PreparedRoute
 from .policy.auth import JwtAuthenticator
 from .policy.client_address import ClientAddress
 from .policy.guard import Guard
 from .policy.jwks import JwksError
 from .policy.ratelimit import RateLimits
-from .routes.openapi import add_contract_routes
 from .routes.router import Router
 from .routes.table import RouteTableError, import_contracts, load_routes, rpc_catalog
 from .settings import Settings
-from .transcode.plan import build_plan
+from .transcode.plan import RoutePlan, build_plan
 from .upstream.client import Upstream
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider)
     # A request no contract route and no FastAPI route serves: the pipeline's 404, or 405 with Allow.
     app.router.default = pipeline.unmatched
-    _install_openapi(app, routes, settings.http.max_body_bytes)
+    _install_openapi(app, [entry.plan for entry in prepared.values()], settings.http.max_body_bytes)
     return FrontDoor(pipeline, app)
 
 
@@ -166,13 +166,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, gateway_error)
 
 
-def _install_openapi(app: FastAPI, routes: list[Any], max_body_bytes: int) -> None:
+def _install_openapi(app: FastAPI, plans: list[RoutePlan], max_body_bytes: int) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             document = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            app.openapi_schema = add_contract_routes(document, routes, max_body_bytes=max_body_bytes)
+            app.openapi_schema = add_contract_routes(document, plans, max_body_bytes=max_body_bytes)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

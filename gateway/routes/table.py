@@ -31,6 +31,7 @@ class Route:
     template: PathTemplate
     body: str  # "" (no body), "*" (whole message) or a top-level field name
     response_body: str  # "" (whole message) or a top-level field name
+    binding: int = 0  # 0: the rule itself; n: its n-th additional_binding
 
     @property
     def service(self) -> str:
@@ -94,15 +95,15 @@ def _method_routes(catalog: RpcCatalog, service: str, method: MethodDescriptor) 
     rpc = catalog[f"{service}.{method.name}"]
     rule = options.Extensions[annotations_pb2.http]
     routes = []
-    for binding in [rule, *rule.additional_bindings]:
+    for index, binding in enumerate([rule, *rule.additional_bindings]):
         where = f"{service}.{method.name}"
         if binding.additional_bindings and binding is not rule:
             raise RouteTableError(f"{where}: additional_bindings cannot nest")
-        routes.append(_route(rpc, binding, where))
+        routes.append(_route(rpc, binding, index, where))
     return routes
 
 
-def _route(rpc: Rpc, rule: http_pb2.HttpRule, where: str) -> Route:
+def _route(rpc: Rpc, rule: http_pb2.HttpRule, index: int, where: str) -> Route:
     method = rpc.descriptor
     pattern = rule.WhichOneof("pattern")
     if pattern is None:
@@ -125,7 +126,7 @@ def _route(rpc: Rpc, rule: http_pb2.HttpRule, where: str) -> Route:
         raise RouteTableError(f"{where}: {http_method} cannot have a body")
     if rule.response_body:
         _resolve(method.output_type, (rule.response_body,), where)
-    return Route(rpc, http_method, template, rule.body, rule.response_body)
+    return Route(rpc, http_method, template, rule.body, rule.response_body, index)
 
 
 def _resolve(message: Descriptor, field_path: tuple[str, ...], where: str) -> FieldDescriptor:

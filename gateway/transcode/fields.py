@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 
 from ..errors import invalid_argument
 from .json_errors import problem_of
+from .wellknown import WRAPPER_TYPES
 
 Converter = Callable[[str], Any]
 
@@ -35,14 +36,6 @@ _INT_RANGES = {
 }
 _TRUE = frozenset({"true", "1", "t"})
 _FALSE = frozenset({"false", "0", "f"})
-# Well-known message types that have a one-string JSON form, usable in paths and query strings.
-_STRING_FORM_TYPES = frozenset(
-    {"google.protobuf.Timestamp", "google.protobuf.Duration", "google.protobuf.FieldMask"}
-)
-_WRAPPER_TYPES = frozenset(
-    f"google.protobuf.{name}Value"
-    for name in ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes")
-)
 
 
 class ConversionError(ValueError):
@@ -132,14 +125,6 @@ def scalar_converter(field: FieldDescriptor) -> Converter:
     raise TypeError(f"{field.full_name} is not a scalar field")
 
 
-def is_settable_from_string(field: FieldDescriptor) -> bool:
-    """Scalars, enums and well-known types with a string form (Timestamp, Duration, FieldMask, wrappers)."""
-    if field.type != FieldDescriptor.TYPE_MESSAGE:
-        return True
-    name = field.message_type.full_name
-    return name in _STRING_FORM_TYPES or name in _WRAPPER_TYPES
-
-
 @dataclass(frozen=True, slots=True)
 class FieldSetter:
     """Assigns a string value to one (possibly nested) field of a request message."""
@@ -187,7 +172,7 @@ def _applier(field: FieldDescriptor) -> Callable[[Message, str, str, bool], None
 
         return apply_scalar
     type_name = field.message_type.full_name
-    if type_name in _WRAPPER_TYPES:
+    if type_name in WRAPPER_TYPES:
         convert = scalar_converter(field.message_type.fields_by_name["value"])
 
         def apply_wrapper(target: Message, name: str, text: str, repeated: bool) -> None:

@@ -48,6 +48,11 @@ _RESPONSE_METADATA = frozenset({"cache-control", "content-language", "etag", "la
 _MAX_RESPONSE_VALUE_LENGTH = 8192
 
 
+def header_rule(name: str) -> HeaderRule | None:
+    """The rule of an allow-listed request header (any letter case); None if it does not cross."""
+    return _REQUEST_HEADERS.get(name.lower())
+
+
 def is_metadata_value(value: str) -> bool:
     """True for a value gRPC accepts in ASCII metadata: printable ASCII, space included.
 

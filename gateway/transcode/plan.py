@@ -1,8 +1,10 @@
 """Per-route plans: everything the request path needs, computed once at start-up.
 
 A plan holds the request and response classes, one setter per path variable,
-the query-parameter table, the body rule and the response selector. Nothing
-on the per-request path walks descriptors to find these.
+the query parameters (each a field path with its setter), the body rule and
+the response selector. Nothing on the per-request path walks descriptors to
+find these, and the OpenAPI document is built from the same plans, so what is
+documented is by construction what is served.
 """
 from __future__ import annotations
 
@@ -11,12 +13,20 @@ from dataclasses import dataclass
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from ..routes.table import Route
-from .fields import FieldSetter, build_setter, is_settable_from_string
+from ..routes.table import Route, RouteTableError
+from .fields import FieldSetter, build_setter
+from .headers import header_rule
+from .wellknown import HTTP_BODY, QUERY_DEPTH, is_settable_from_string
 
-HTTP_BODY = "google.api.HttpBody"
-# Nested messages are reachable from the query string down to this depth (a.b.c).
-_QUERY_DEPTH = 3
+
+@dataclass(frozen=True, slots=True)
+class QueryParameter:
+    """One field a query parameter may set: by its dotted proto name, or its dotted JSON (lowerCamel) name."""
+
+    name: str
+    json_name: str
+    field: FieldDescriptor
+    setter: FieldSetter
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +35,8 @@ class RoutePlan:
     request_class: type[Message]
     response_class: type[Message]
     path_setters: dict[tuple[str, ...], FieldSetter]
-    # By proto name and by JSON (lowerCamel) name, dotted for nested fields.
+    query: tuple[QueryParameter, ...]
+    # Both names of every query parameter -> its setter.
     query_setters: dict[str, FieldSetter]
     body: str  # "", "*" or a field name
     response_field: str  # "" for the whole message
@@ -34,26 +45,24 @@ class RoutePlan:
 
 
 def build_plan(route: Route) -> RoutePlan:
+    """The route's plan; RouteTableError when its contract declares a request header the gateway does not forward."""
+    for name, _ in route.policy.request_headers:
+        if header_rule(name) is None:
+            raise RouteTableError(f"{route.name}: declares request header {name!r}, which the gateway does not forward")
     method = route.method
     path_setters = {v.field_path: build_setter(method.input_type, v.field_path) for v in route.template.variables}
+    query = tuple(_query_parameters(route, bound=frozenset(path_setters)))
     query_setters: dict[str, FieldSetter] = {}
-    if route.body != "*":
-        bound = {".".join(path) for path in path_setters}
-        if route.body:
-            bound.add(route.body)
-        for proto_path, json_path in _leaf_paths(method.input_type, (), (), 0):
-            dotted = ".".join(proto_path)
-            if dotted in bound or any(dotted.startswith(b + ".") for b in bound):
-                continue
-            setter = build_setter(method.input_type, proto_path)
-            query_setters[dotted] = setter
-            query_setters.setdefault(".".join(json_path), setter)
+    for parameter in query:
+        query_setters[parameter.name] = parameter.setter
+        query_setters.setdefault(parameter.json_name, parameter.setter)
     output = method.output_type
     return RoutePlan(
         route=route,
         request_class=route.rpc.request_class,
         response_class=route.rpc.response_class,
         path_setters=path_setters,
+        query=query,
         query_setters=query_setters,
         body=route.body,
         response_field=route.response_body,
@@ -62,18 +71,30 @@ def build_plan(route: Route) -> RoutePlan:
     )
 
 
-def _leaf_paths(
-    message: Descriptor, proto_prefix: tuple[str, ...], json_prefix: tuple[str, ...], depth: int
-) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """Field paths (proto names, JSON names) a query parameter may address."""
-    paths = []
+def _query_parameters(route: Route, bound: frozenset[tuple[str, ...]]) -> list[QueryParameter]:
+    """Every leaf field a string can set, outside the path variables and the body (none when the body is `*`)."""
+    if route.body == "*":
+        return []
+    taken = {".".join(path) for path in bound} | ({route.body} if route.body else set())
+    parameters = []
+    for proto_path, json_path, field in _leaves(route.method.input_type, (), ()):
+        dotted = ".".join(proto_path)
+        if dotted in taken or any(dotted.startswith(prefix + ".") for prefix in taken):
+            continue
+        parameters.append(QueryParameter(dotted, ".".join(json_path), field,
+                                         build_setter(route.method.input_type, proto_path)))
+    return parameters
+
+
+def _leaves(
+    message: Descriptor, proto_prefix: tuple[str, ...], json_prefix: tuple[str, ...]
+) -> list[tuple[tuple[str, ...], tuple[str, ...], FieldDescriptor]]:
+    leaves = []
     for field in message.fields:
-        proto_path = (*proto_prefix, field.name)
-        json_path = (*json_prefix, field.json_name)
+        proto_path, json_path = (*proto_prefix, field.name), (*json_prefix, field.json_name)
         if is_settable_from_string(field):
-            paths.append((proto_path, json_path))
-        elif field.type == FieldDescriptor.TYPE_MESSAGE and not field.is_repeated and depth + 1 < _QUERY_DEPTH:
-            if field.message_type.GetOptions().map_entry:
-                continue
-            paths.extend(_leaf_paths(field.message_type, proto_path, json_path, depth + 1))
-    return paths
+            leaves.append((proto_path, json_path, field))
+        elif (field.type == FieldDescriptor.TYPE_MESSAGE and not field.is_repeated
+              and len(proto_path) < QUERY_DEPTH):
+            leaves.extend(_leaves(field.message_type, proto_path, json_path))
+    return leaves

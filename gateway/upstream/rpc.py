@@ -31,6 +31,8 @@ class MethodPolicy:
     timeout_seconds: float | None  # None: the service's default deadline
     idempotent: bool  # safe to retry on another endpoint
     fallback_cached_or_empty: bool
+    request_headers: tuple[tuple[str, str], ...] = ()  # (name, description) of headers the method reads
+    response_media_type: str | None = None  # of a google.api.HttpBody response, when the contract says
 
     @classmethod
     def of(cls, method: MethodDescriptor) -> MethodPolicy:
@@ -43,6 +45,8 @@ class MethodPolicy:
             timeout_seconds=timeout,
             idempotent=policy.idempotent,
             fallback_cached_or_empty=policy.fallback == options_pb2.FALLBACK_CACHED_OR_EMPTY,
+            request_headers=tuple((header.name, header.description) for header in policy.request_headers),
+            response_media_type=policy.response_media_type or None,
         )
 
 

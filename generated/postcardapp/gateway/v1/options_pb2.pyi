@@ -2,10 +2,11 @@ import datetime
 
 from google.protobuf import descriptor_pb2 as _descriptor_pb2
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -29,15 +30,27 @@ POLICY_FIELD_NUMBER: _ClassVar[int]
 policy: _descriptor.FieldDescriptor
 
 class MethodPolicy(_message.Message):
-    __slots__ = ("access", "success_status", "timeout", "idempotent", "fallback")
+    __slots__ = ("access", "success_status", "timeout", "idempotent", "fallback", "request_headers", "response_media_type")
     ACCESS_FIELD_NUMBER: _ClassVar[int]
     SUCCESS_STATUS_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENT_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
     access: Access
     success_status: int
     timeout: _duration_pb2.Duration
     idempotent: bool
     fallback: Fallback
-    def __init__(self, access: _Optional[_Union[Access, str]] = ..., success_status: _Optional[int] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idempotent: _Optional[bool] = ..., fallback: _Optional[_Union[Fallback, str]] = ...) -> None: ...
+    request_headers: _containers.RepeatedCompositeFieldContainer[RequestHeader]
+    response_media_type: str
+    def __init__(self, access: _Optional[_Union[Access, str]] = ..., success_status: _Optional[int] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., idempotent: _Optional[bool] = ..., fallback: _Optional[_Union[Fallback, str]] = ..., request_headers: _Optional[_Iterable[_Union[RequestHeader, _Mapping]]] = ..., response_media_type: _Optional[str] = ...) -> None: ...
+
+class RequestHeader(_message.Message):
+    __slots__ = ("name", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...

@@ -26,12 +26,13 @@ from typing import Any
 from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
+from ..transcode.wellknown import HTTP_BODY, STRING_FORM_TYPES, WRAPPER_TYPES
+
 Schema = dict[str, Any]
 FieldPath = tuple[str, ...]
 
 INPUT_SUFFIX = "-Input"  # "-" cannot occur in a proto name: no clash with a nested message
 REF_PREFIX = "#/components/schemas/"
-HTTP_BODY = "google.api.HttpBody"
 
 _F = FieldDescriptor
 
@@ -118,6 +119,8 @@ _STRING_WELL_KNOWN: dict[str, Schema] = {
         "description": "Comma-separated field paths in lowerCamelCase.",
     },
 }
+# The transcoder's list of types settable from a string is the one these tables must describe.
+assert set(_WRAPPERS) == WRAPPER_TYPES and set(_STRING_WELL_KNOWN) == STRING_FORM_TYPES
 _OTHER_WELL_KNOWN: dict[str, Schema] = {
     "google.protobuf.Struct": {"type": "object"},
     "google.protobuf.Value": {"description": "Any JSON value."},

@@ -1,11 +1,13 @@
-"""The OpenAPI 3.1 document of the contract routes, built from the route table at start-up.
+"""The OpenAPI 3.1 document of the contract routes, built at start-up from the route plans that serve them.
 
-It describes exactly what the transcoder accepts and answers: path variables
-and query parameters named by dotted proto field paths, a JSON body per
-`google.api.http` `body`, the success status of the gateway policy, the
-`response_body` shaping, raw bytes for `google.api.HttpBody`, bearer JWT
-security and one error body for every failure. Message schemas come from
-`schemas.py`.
+It describes exactly what the transcoder accepts and answers, from the same
+plan objects the requests use: path variables and query parameters (the plan's
+own list) named by dotted proto field paths, a JSON body per `google.api.http`
+`body`, the success status of the gateway policy, the `response_body` shaping,
+raw bytes for `google.api.HttpBody` (with the contract's media type), the
+request headers the contract declares (with the rules the header allow-list
+applies), bearer JWT security and one error body for every failure. Message
+schemas come from `schemas.py`.
 """
 from __future__ import annotations
 
@@ -15,15 +17,16 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
-from google.api import annotations_pb2, field_behavior_pb2
+from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from ..routes.table import Route
+from ..routes.template import Kind, PathTemplate, Variable
+from ..transcode.headers import header_rule
+from ..transcode.plan import RoutePlan
 from .schemas import REF_PREFIX, FieldPath, Schema, SchemaSet, behaviors, is_http_body
-from .table import Route
-from .template import Kind, PathTemplate, Variable
 
 OPENAPI_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
-MAX_QUERY_DEPTH = 3  # dotted query names have at most this many parts: recursive messages end somewhere
 BEARER = "bearerAuth"
 
 ERROR_SCHEMA: Schema = {
@@ -78,8 +81,8 @@ SECURITY_SCHEMES: dict[str, Any] = {
 }
 
 
-def add_contract_routes(document: dict, routes: Sequence[Route], *, max_body_bytes: int) -> dict:
-    """Return a copy of `document` (FastAPI's OpenAPI 3.1 output) with every contract route added.
+def add_contract_routes(document: dict, plans: Sequence[RoutePlan], *, max_body_bytes: int) -> dict:
+    """Return a copy of `document` (FastAPI's OpenAPI 3.1 output) with the route of every plan added.
 
     Adds `paths`, the message, enum and `Error` schemas, the shared error
     responses, the `bearerAuth` security scheme and one tag per service; the
@@ -91,16 +94,17 @@ def add_contract_routes(document: dict, routes: Sequence[Route], *, max_body_byt
     result = copy.deepcopy(document)
     schemas = SchemaSet()
     paths = result.setdefault("paths", {})
-    operation_ids = _operation_ids(routes)
+    operation_ids = _operation_ids([plan.route for plan in plans])
     tags: dict[str, str] = {}
-    for route, operation_id in zip(routes, operation_ids, strict=True):
+    for plan, operation_id in zip(plans, operation_ids, strict=True):
+        route = plan.route
         method = route.http_method.lower()
         if method not in OPENAPI_METHODS:
             continue
         item = paths.setdefault(route.template.openapi_path(), {})
         if method in item:
             raise ValueError(f"{route.http_method} {route.template.openapi_path()} is already in the document")
-        item[method] = _operation(route, operation_id, schemas, max_body_bytes)
+        item[method] = _operation(plan, operation_id, schemas, max_body_bytes)
         tags[_short(route.service)] = f"gRPC service `{route.service}`."
     components = result.setdefault("components", {})
     _merge(components, "schemas", {**schemas.components, "Error": ERROR_SCHEMA})
@@ -113,13 +117,14 @@ def add_contract_routes(document: dict, routes: Sequence[Route], *, max_body_byt
     return result
 
 
-def _operation(route: Route, operation_id: str, schemas: SchemaSet, max_body_bytes: int) -> dict[str, Any]:
+def _operation(plan: RoutePlan, operation_id: str, schemas: SchemaSet, max_body_bytes: int) -> dict[str, Any]:
+    route = plan.route
     request = route.method.input_type
-    bound = frozenset(variable.field_path for variable in route.template.variables)
+    bound = frozenset(plan.path_setters)
     parameters = [_path_parameter(route.template, v, _field(request, v.field_path), schemas)
                   for v in route.template.variables]
-    if route.body != "*":
-        parameters += _query_parameters(request, (), bound, route.body, schemas)
+    parameters += [_query_parameter(parameter.name, parameter.field, schemas) for parameter in plan.query]
+    parameters += [_header_parameter(name, description) for name, description in route.policy.request_headers]
     operation: dict[str, Any] = {
         "tags": [_short(route.service)],
         "summary": _summary(route.method.name),
@@ -127,10 +132,10 @@ def _operation(route: Route, operation_id: str, schemas: SchemaSet, max_body_byt
         "operationId": operation_id,
         "parameters": parameters,
     }
-    if route.body:
-        operation["requestBody"] = _request_body(request, route.body, bound, schemas, max_body_bytes)
-    status = str(route.policy.success_status)
-    responses: dict[str, Any] = {status: _success(route, status, schemas)}
+    if plan.body:
+        operation["requestBody"] = _request_body(request, plan.body, bound, schemas, max_body_bytes)
+    status = str(plan.success_status)
+    responses: dict[str, Any] = {status: _success(plan, status, schemas)}
     if route.policy.fallback_cached_or_empty:
         responses[status]["headers"] = copy.deepcopy(FALLBACK_HEADER)
     errors = ["400", *([] if route.policy.public else ["401"]), "404",
@@ -161,27 +166,31 @@ def _path_parameter(template: PathTemplate, variable: Variable, field: FieldDesc
     return parameter
 
 
-def _query_parameters(message: Descriptor, prefix: FieldPath, bound: frozenset[FieldPath], body: str,
-                      schemas: SchemaSet) -> list[dict]:
-    """Every leaf field a string can carry, by dotted name, outside the path variables and the body field."""
-    parameters: list[dict] = []
-    for field in message.fields:
-        path = (*prefix, field.name)
-        if path in bound or path == (body,):
-            continue
-        value = schemas.parameter_value(field)
-        if value is not None:
-            parameter: dict[str, Any] = {"name": ".".join(path), "in": "query", "required": False}
-            if field.is_repeated:
-                parameter.update(schema={"type": "array", "items": value}, style="form", explode=True)
-            else:
-                parameter["schema"] = value
-            if field_behavior_pb2.REQUIRED in behaviors(field):
-                parameter["description"] = "Required by the contract: the service rejects a request without it."
-            parameters.append(parameter)
-        elif field.message_type is not None and not field.is_repeated and len(path) < MAX_QUERY_DEPTH:
-            parameters += _query_parameters(field.message_type, path, bound, body, schemas)
-    return parameters
+def _query_parameter(name: str, field: FieldDescriptor, schemas: SchemaSet) -> dict:
+    value = schemas.parameter_value(field)
+    assert value is not None  # the plan lists only fields a string can set
+    parameter: dict[str, Any] = {"name": name, "in": "query", "required": False}
+    if field.is_repeated:
+        parameter.update(schema={"type": "array", "items": value}, style="form", explode=True)
+    else:
+        parameter["schema"] = value
+    if field_behavior_pb2.REQUIRED in behaviors(field):
+        parameter["description"] = "Required by the contract: the service rejects a request without it."
+    return parameter
+
+
+def _header_parameter(name: str, description: str) -> dict:
+    """A header the contract declares, with the rules the header allow-list applies to its value."""
+    rule = header_rule(name)
+    if rule is None:
+        raise ValueError(f"the contract declares header {name!r}, which the gateway does not forward")
+    return {
+        "name": name,
+        "in": "header",
+        "required": False,
+        "description": description,
+        "schema": {"type": "string", "minLength": 1, "maxLength": rule.max_length, "pattern": "^[\\x20-\\x7E]+$"},
+    }
 
 
 def _request_body(message: Descriptor, body: str, bound: frozenset[FieldPath], schemas: SchemaSet,
@@ -203,17 +212,20 @@ def _request_body(message: Descriptor, body: str, bound: frozenset[FieldPath], s
     }
 
 
-def _success(route: Route, status: str, schemas: SchemaSet) -> dict:
+def _success(plan: RoutePlan, status: str, schemas: SchemaSet) -> dict:
+    route = plan.route
     output = route.method.output_type
-    target: FieldDescriptor | Descriptor = output.fields_by_name[route.response_body] if route.response_body else output
+    target: FieldDescriptor | Descriptor = output.fields_by_name[plan.response_field] if plan.response_field else output
     try:
         phrase = HTTPStatus(int(status)).phrase
     except ValueError:
         phrase = "Success"
     if is_http_body(target):
+        media_type = route.policy.response_media_type
+        whose = f"`{media_type}`" if media_type else "the content type the service chose"
         return {
-            "description": f"{phrase}: raw bytes with the content type the service chose (google.api.HttpBody).",
-            "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+            "description": f"{phrase}: raw bytes, {whose} (google.api.HttpBody).",
+            "content": {media_type or "*/*": {"schema": {"type": "string", "format": "binary"}}},
         }
     if isinstance(target, FieldDescriptor):
         schema, what = schemas.field(target, request=False), f"field `{target.name}` of `{output.full_name}`"
@@ -242,33 +254,12 @@ def _operation_ids(routes: Sequence[Route]) -> list[str]:
     for route in routes:
         counts[route.name] = counts.get(route.name, 0) + 1
     ids: list[str] = []
-    seen: dict[str, int] = {}
     for route in routes:
         base = route.name.replace(".", "_")
-        index = _binding_index(route)
-        if index is None:  # a Route made without its annotation: number in table order
-            index = seen.get(route.name, 0)
-        seen[route.name] = seen.get(route.name, 0) + 1
-        ids.append(f"{base}_{index}" if counts[route.name] > 1 and index else base)
+        ids.append(f"{base}_{route.binding}" if counts[route.name] > 1 and route.binding else base)
     if len(set(ids)) != len(ids):
         raise ValueError(f"operation ids collide: {sorted(ids)}")
     return ids
-
-
-def _binding_index(route: Route) -> int | None:
-    options = route.method.GetOptions()
-    if not options.HasExtension(annotations_pb2.http):
-        return None
-    rule = options.Extensions[annotations_pb2.http]
-    for index, binding in enumerate([rule, *rule.additional_bindings]):
-        pattern = binding.WhichOneof("pattern")
-        if pattern == "custom":
-            kind, path = binding.custom.kind, binding.custom.path
-        else:
-            kind, path = pattern or "", getattr(binding, pattern) if pattern else ""
-        if kind.upper() == route.http_method and path == route.template.source:
-            return index
-    return None
 
 
 def _field(message: Descriptor, path: FieldPath) -> FieldDescriptor:
