@@ -64,6 +64,9 @@ class PostcardServiceSettings(BaseSettings):
     # Then in-flight calls (and in-flight worker tasks) get this long to finish.
     grace_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
+    # Prometheus metrics of the service process over HTTP on `host`: off when unset; 0 picks a free
+    # port (logged).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     db_path: Path = Path(".state/postcard-service/postcards.sqlite3")
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
