@@ -7,7 +7,8 @@ its port (port 0 picks a free one). Health reports
 process: started by `ServiceServer.start` after the gRPC server, and stopped
 by `ServiceServer.stop` after it (health turns NOT_SERVING first), with the
 same grace for their in-flight tasks. With `settings.metrics_port`, the
-process's metrics are served over HTTP; `tracer_provider` turns server spans on.
+process's metrics (RPCs, tasks, the queue; `services.postcard.metrics`) are
+served over HTTP; `tracer_provider` turns spans on for calls and workers.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.observability import Observability
 from services.common.server import COMMON_SERVER_OPTIONS, ServiceServer, add_standard_services, bind
+from services.postcard.metrics import QueueCollector, tasks_accepted
 from services.postcard.schema import open_database
 from services.postcard.servicer import PostcardServicer
 from services.postcard.settings import ENV_PREFIX, PostcardServiceSettings
@@ -40,10 +42,22 @@ async def create_server(
     """
     db = await asyncio.to_thread(open_database, settings.db_path)
     observability = Observability(tracer_provider)
-    pool = create_worker_pool(settings, db) if settings.worker.embedded else None
+    registry = observability.registry
+    registry.register(QueueCollector(db))
+    accepted = tasks_accepted(registry)
+    pool = (
+        create_worker_pool(settings, db, registry=registry, tracer_provider=tracer_provider)
+        if settings.worker.embedded
+        else None
+    )
+
+    def task_created() -> None:
+        accepted.inc()
+        if pool is not None:
+            pool.notify()
 
     grpc_server = grpc.aio.server(options=COMMON_SERVER_OPTIONS, interceptors=observability.server_interceptors())
-    servicer = PostcardServicer(PostcardStore(db), on_task_created=pool.notify if pool else None)
+    servicer = PostcardServicer(PostcardStore(db), on_task_created=task_created)
     pb_grpc.add_PostcardServiceServicer_to_server(servicer, grpc_server)
     health = add_standard_services(grpc_server, [SERVICE_NAME])
     port = bind(grpc_server, settings.host, settings.port)

@@ -34,6 +34,9 @@ class WorkerSettings(BaseModel):
     # Claims of one task before it is marked failed; a claim that ends without a
     # result (the worker crashed or lost its lease) uses one attempt.
     max_attempts: int = Field(default=3, ge=1)
+    # Prometheus metrics of a standalone worker process (worker_main) over HTTP on `host`: off when
+    # unset; 0 picks a free port (logged). Embedded workers count in the service's metrics.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
 
 class GeneratorSettings(BaseModel):

@@ -76,6 +76,7 @@ def test_bad_configuration_exits_2_naming_the_variable(service: str, tmp_path: P
 @pytest.mark.parametrize(("process", "variable", "args"), [
     ("user-service", "METRICS_PORT", ["--port", "0"]),
     ("postcard-service", "METRICS_PORT", ["--port", "0"]),
+    ("postcard-worker", "WORKER__METRICS_PORT", []),
 ])
 def test_a_busy_metrics_port_exits_1_with_one_line_naming_its_variable(
     process: str, variable: str, args: list[str], busy_port: int, tmp_path: Path
