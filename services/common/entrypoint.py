@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from services.common.config import ConfigError
 from services.common.server import ServiceServer
 from telemetry.logs import configure_logging
+from telemetry.tracing import tracer_provider_from_env
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +67,17 @@ def run_process(name: str, load_settings: Callable[[], S], body: Callable[[S], A
 
 async def serve(
     name: str,
-    create_server: Callable[[SS], Awaitable[tuple[ServiceServer, int]]],
+    create_server: Callable[..., Awaitable[tuple[ServiceServer, int]]],
     settings: SS,
     **details: Any,
 ) -> None:
     """Create, start and run a server until SIGINT/SIGTERM, then stop it gracefully.
 
+    `create_server(settings, tracer_provider=...)` gets the provider the OTEL_* variables ask for
+    (`telemetry.tracing`; service name `name` unless OTEL_SERVICE_NAME says otherwise), or None.
     Logs "<name> listening" (host, bound port, `details`) once started, and "<name> stopped" at the end.
     """
-    server, port = await create_server(settings)
+    server, port = await create_server(settings, tracer_provider=tracer_provider_from_env(name))
 
     async def announce() -> None:
         log.info(f"{name} listening", extra={"host": settings.host, "port": port, **details})

@@ -11,6 +11,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.observability import Observability
+
 log = logging.getLogger(__name__)
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -80,7 +82,9 @@ class ServiceServer:
     NOT_SERVING first and keeps serving normally for `drain_seconds`, so that
     clients watching health (the gateway) move their traffic away before the
     port closes; then in-flight calls get `grace` seconds, then the registered
-    closers (embedded workers, HTTP clients) run in reverse order.
+    closers (embedded workers, HTTP clients) run in reverse order, then the
+    `observability` closes (metrics port, span flush), last so that the
+    closers' own spans and metrics are still recorded.
     """
 
     def __init__(
@@ -90,11 +94,13 @@ class ServiceServer:
         service_names: Iterable[str],
         *,
         drain_seconds: float = 0.0,
+        observability: Observability | None = None,
     ) -> None:
         self.grpc_server = server
         self.health = health_servicer
         self.service_names = list(service_names)
         self.drain_seconds = drain_seconds
+        self.observability = observability or Observability()
         self._on_start: list[Callable[[], Awaitable[None]]] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._drain_over = asyncio.Event()
@@ -135,11 +141,16 @@ class ServiceServer:
                 pass
         self.health.close_watches()  # else an open Watch stream holds stop() for the whole grace
         await self.grpc_server.stop(grace or 0)
-        for closer in reversed(self._closers):
+        for closer in [*reversed(self._closers), self.observability.close]:
             try:
                 await closer()
             except Exception:
                 log.exception("error while closing a service resource")
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port serving this server's Prometheus metrics; None when they are not served."""
+        return self.observability.metrics_port
 
     def skip_drain(self) -> None:
         """End a drain in progress now (a second SIGINT/SIGTERM does this)."""

@@ -19,31 +19,54 @@ them with `asyncio.to_thread`, so the event loop never blocks:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 BUSY_TIMEOUT_SECONDS = 10.0
 
 
-class Database:
-    """A SQLite file with its schema; `initialise()` once at start-up, then `transaction()` per operation."""
+# (table, column, declaration): a column added to a table after files with that table existed.
+AddedColumn = tuple[str, str, str]
 
-    def __init__(self, path: Path | str, schema: str, busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS) -> None:
+
+class Database:
+    """A SQLite file with its schema; `initialise()` once at start-up, then `transaction()` per operation.
+
+    `added_columns` are columns that `schema` already declares for new files but that files created
+    before lack: `initialise` adds whichever are missing (`ALTER TABLE ... ADD COLUMN`), so an
+    existing database keeps working. Only nullable columns or columns with a default can be added.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        schema: str,
+        busy_timeout_seconds: float = BUSY_TIMEOUT_SECONDS,
+        added_columns: Iterable[AddedColumn] = (),
+    ) -> None:
         self.path = Path(path)
         self._schema = schema
         self._busy_timeout = busy_timeout_seconds
+        self._added_columns = tuple(added_columns)
 
     def initialise(self) -> None:
-        """Create the directory, switch to WAL and create the schema (idempotent, safe to race)."""
+        """Create the directory, switch to WAL, create the schema and add missing columns (idempotent, safe
+        to race: all of it in one write transaction)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = self._connect()
         try:
             # journal_mode is persistent in the file; setting it again is a no-op.
             connection.execute("PRAGMA journal_mode = WAL")
-            connection.executescript(f"BEGIN IMMEDIATE;\n{self._schema}\nCOMMIT;")
+            # executescript leaves the transaction it began open: the columns join it.
+            connection.executescript(f"BEGIN IMMEDIATE;\n{self._schema}")
+            for table, column, declaration in self._added_columns:
+                present = {row["name"] for row in connection.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    connection.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+            connection.execute("COMMIT")
         finally:
-            connection.close()
+            connection.close()  # rolls back whatever was not committed
 
     @contextmanager
     def transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:

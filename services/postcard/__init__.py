@@ -11,5 +11,6 @@ request meets them: ``settings``, ``validation`` (gRPC request -> ``model``),
 ``schema`` (the tables), ``store`` (tasks and postcards for the request path),
 ``servicer`` (the gRPC methods), ``server`` (assembly); then for the workers:
 ``taskqueue`` (leases), ``generator``, ``artwork`` and ``textlayout`` (the AI stand-in),
-``worker`` (the pool), ``worker_main`` (standalone worker processes).
+``worker`` (the pool), ``worker_main`` (standalone worker processes);
+``metrics``, the Prometheus series of tasks and of the queue.
 """

@@ -22,3 +22,15 @@ class PostcardRequest:
     def fingerprint(self) -> str:
         """A stable hash of the content, to recognise a retried request under the same idempotency key."""
         return hashlib.sha256("\x1f".join(astuple(self)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class TaskOrigin:
+    """The create call a task came from, carried with its queue message: the worker binds the request id
+    for its log lines and links its span to the traceparent (W3C). Either is None when unknown."""
+
+    request_id: str | None = None
+    traceparent: str | None = None
+
+
+UNKNOWN_ORIGIN = TaskOrigin()

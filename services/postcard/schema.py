@@ -40,7 +40,11 @@ CREATE TABLE IF NOT EXISTS queue (
     lease_owner      TEXT,
     -- A fresh token per claim: the fencing token checked by renew/complete/fail.
     lease_token      TEXT,
-    lease_expires_at REAL
+    lease_expires_at REAL,
+    -- Where the task came from, so the worker's logs and spans join the create request's:
+    -- its x-request-id and W3C traceparent (NULL when the call had none).
+    request_id       TEXT,
+    traceparent      TEXT
 );
 CREATE INDEX IF NOT EXISTS queue_by_lease ON queue (lease_expires_at, message_id);
 
@@ -61,9 +65,18 @@ CREATE TABLE IF NOT EXISTS postcards (
 CREATE INDEX IF NOT EXISTS postcards_by_user ON postcards (user_id, created_at DESC);
 """
 
+# Declared above for new files; added at start-up to files created before they existed.
+ADDED_COLUMNS = (
+    ("queue", "request_id", "TEXT"),
+    ("queue", "traceparent", "TEXT"),
+)
+
 
 def open_database(path: Path) -> Database:
-    """The postcard database at `path`, created (directory, WAL, tables) if needed. Blocking: call in a thread."""
-    db = Database(path, SCHEMA)
+    """The postcard database at `path`, created (directory, WAL, tables) or brought up to date if needed.
+
+    Blocking: call in a thread.
+    """
+    db = Database(path, SCHEMA, added_columns=ADDED_COLUMNS)
     db.initialise()
     return db

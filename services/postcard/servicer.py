@@ -6,7 +6,8 @@ field), then reads or writes via `PostcardStore` in a thread. Ownership: an id
 that is unknown or belongs to someone else gets the same NOT_FOUND message, so
 callers cannot probe for other users' ids. An idempotency key reused with a
 different request body is FAILED_PRECONDITION with an ErrorInfo detail of reason
-IDEMPOTENCY_KEY_REUSED (the original task is untouched).
+IDEMPOTENCY_KEY_REUSED (the original task is untouched). A created task carries
+the call's request id and traceparent to its worker (`TaskOrigin`).
 Any unexpected exception becomes INTERNAL "internal error"; details are logged.
 """
 from __future__ import annotations
@@ -24,9 +25,12 @@ from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.identity import IDEMPOTENCY_KEY_METADATA, metadata_value, require_caller
 from services.common.rpc import guarded
 from services.common.status import IDEMPOTENCY_KEY_REUSED, abort_with_reason
+from services.common.tracing import TRACEPARENT_METADATA, traceparent_to_hand_on
 from services.postcard.artwork import image_url
+from services.postcard.model import TaskOrigin
 from services.postcard.store import IdempotencyConflict, PostcardRecord, PostcardStore
 from services.postcard.validation import validate_create, validate_id, validate_idempotency_key
+from telemetry.context import current_request_id
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ POSTCARD_NOT_FOUND = "postcard not found"
 
 
 class PostcardServicer(pb_grpc.PostcardServiceServicer):
-    """PostcardService over a `PostcardStore`; `on_task_created` wakes embedded workers."""
+    """PostcardService over a `PostcardStore`; `on_task_created` hears of each new task (metrics, embedded workers)."""
 
     def __init__(self, store: PostcardStore, on_task_created: Callable[[], None] | None = None) -> None:
         self._store = store
@@ -47,8 +51,9 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
         user_id = await require_caller(context)
         key = validate_idempotency_key(metadata_value(context, IDEMPOTENCY_KEY_METADATA))
         postcard_request = validate_create(request)
+        origin = TaskOrigin(current_request_id(), traceparent_to_hand_on(metadata_value(context, TRACEPARENT_METADATA)))
         try:
-            task_id = await asyncio.to_thread(self._store.create_task, user_id, postcard_request, key)
+            task_id, created = await asyncio.to_thread(self._store.create_task, user_id, postcard_request, key, origin)
         except IdempotencyConflict:
             await abort_with_reason(
                 context,
@@ -56,8 +61,10 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
                 f"{IDEMPOTENCY_KEY_METADATA} was already used with a different request",
                 IDEMPOTENCY_KEY_REUSED,
             )
-        log.info("task accepted", extra={"task_id": task_id, "user_id": user_id, "idempotent": key is not None})
-        self._on_task_created()
+        log.info("task accepted", extra={"task_id": task_id, "user_id": user_id, "idempotent": key is not None,
+                                         "new_task": created})
+        if created:
+            self._on_task_created()
         return pb.CreatePostcardResponse(task_id=task_id)
 
     @guarded

@@ -34,6 +34,9 @@ class WorkerSettings(BaseModel):
     # Claims of one task before it is marked failed; a claim that ends without a
     # result (the worker crashed or lost its lease) uses one attempt.
     max_attempts: int = Field(default=3, ge=1)
+    # Prometheus metrics of a standalone worker process (worker_main) over HTTP on `host`: off when
+    # unset; 0 picks a free port (logged). Embedded workers count in the service's metrics.
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
 
 class GeneratorSettings(BaseModel):
@@ -64,6 +67,9 @@ class PostcardServiceSettings(BaseSettings):
     # Then in-flight calls (and in-flight worker tasks) get this long to finish.
     grace_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
+    # Prometheus metrics of the service process over HTTP on `host`: off when unset; 0 picks a free
+    # port (logged).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     db_path: Path = Path(".state/postcard-service/postcards.sqlite3")
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)

@@ -9,7 +9,8 @@ has work queued for it and can always be polled. With an idempotency key the
 same transaction first looks up (user_id, key): a retry gets the existing task
 id; the same key with a different body raises `IdempotencyConflict`. The write
 lock serialises concurrent creates, and UNIQUE (user_id, idempotency_key) backs
-that up.
+that up. The queue message also carries the task's `TaskOrigin` (the create
+call's request id and traceparent) for the worker.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 
 from services.common.sqlite import Database
-from services.postcard.model import PostcardRequest
+from services.postcard.model import UNKNOWN_ORIGIN, PostcardRequest, TaskOrigin
 
 _POSTCARD_COLUMNS = "postcard_id, task_id, mood, style, theme, recipient, message, frontend_code, created_at"
 
@@ -59,8 +60,18 @@ class PostcardStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def create_task(self, user_id: str, request: PostcardRequest, idempotency_key: str | None = None) -> str:
-        """Insert a processing task and its queue message atomically; return the (possibly existing) task id."""
+    def create_task(
+        self,
+        user_id: str,
+        request: PostcardRequest,
+        idempotency_key: str | None = None,
+        origin: TaskOrigin = UNKNOWN_ORIGIN,
+    ) -> tuple[str, bool]:
+        """Insert a processing task and its queue message atomically.
+
+        Returns the task id and True, or, for a retry under the same idempotency key, the existing
+        task's id and False (nothing is written then; the task keeps its first origin).
+        """
         fingerprint = request.fingerprint()
         for _ in range(2):
             try:
@@ -70,8 +81,8 @@ class PostcardStore:
                         if existing is not None:
                             if existing["request_hash"] != fingerprint:
                                 raise IdempotencyConflict(idempotency_key)
-                            return existing["task_id"]
-                    return _insert_task(conn, user_id, request, idempotency_key, fingerprint)
+                            return existing["task_id"], False
+                    return _insert_task(conn, user_id, request, idempotency_key, fingerprint, origin), True
             except sqlite3.IntegrityError:
                 # Only reachable if another writer slipped in the same key (the write lock
                 # should prevent it); the second round then finds that task.
@@ -124,7 +135,12 @@ def _find_by_key(conn: sqlite3.Connection, user_id: str, key: str) -> sqlite3.Ro
 
 
 def _insert_task(
-    conn: sqlite3.Connection, user_id: str, request: PostcardRequest, key: str | None, fingerprint: str
+    conn: sqlite3.Connection,
+    user_id: str,
+    request: PostcardRequest,
+    key: str | None,
+    fingerprint: str,
+    origin: TaskOrigin,
 ) -> str:
     task_id = str(uuid.uuid4())
     now = time.time()
@@ -135,7 +151,10 @@ def _insert_task(
         (task_id, user_id, request.mood, request.style, request.theme, request.recipient, request.message,
          key, fingerprint, now, now),
     )
-    conn.execute("INSERT INTO queue (task_id, enqueued_at) VALUES (?, ?)", (task_id, now))
+    conn.execute(
+        "INSERT INTO queue (task_id, enqueued_at, request_id, traceparent) VALUES (?, ?, ?, ?)",
+        (task_id, now, origin.request_id, origin.traceparent),
+    )
     return task_id
 
 

@@ -19,6 +19,9 @@ Give-up: an available message whose expired lease used the last attempt
 (`attempts >= max_attempts`) is not claimed again; its task is marked failed.
 `release` (a clean shutdown abandoning its task) clears the lease and gives the
 attempt back, so stopping workers never burns attempts.
+
+A claim carries the task's `TaskOrigin` (the create call's request id and
+traceparent), stored with its message by the request path.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ from dataclasses import dataclass
 
 from services.common.sqlite import Database
 from services.postcard.artwork import Artwork
-from services.postcard.model import PostcardRequest
+from services.postcard.model import UNKNOWN_ORIGIN, PostcardRequest, TaskOrigin
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,7 @@ class Claim:
     lease_token: str
     attempts: int
     request: PostcardRequest
+    origin: TaskOrigin = UNKNOWN_ORIGIN
 
 
 class TaskQueue:
@@ -54,37 +58,48 @@ class TaskQueue:
 
     `clock` (seconds since the epoch, like `time.time`) dates leases; every process sharing the
     database must use the same time base. Tests inject a clock they move themselves.
+    `on_give_up(count)` hears of tasks given up by a claim, once their failure is committed.
     """
 
     def __init__(
-        self, db: Database, lease_seconds: float, max_attempts: int, clock: Callable[[], float] = time.time
+        self,
+        db: Database,
+        lease_seconds: float,
+        max_attempts: int,
+        clock: Callable[[], float] = time.time,
+        on_give_up: Callable[[int], None] = lambda count: None,
     ) -> None:
         self._db = db
         self.lease_seconds = lease_seconds
         self._max_attempts = max_attempts
         self._clock = clock
+        self._on_give_up = on_give_up
 
     def claim(self, owner: str) -> Claim | None:
         """Lease the oldest available message to `owner`, or None when there is none."""
         with self._db.transaction(immediate=True) as conn:
             now = self._clock()
-            self._give_up_exhausted(conn, now)
+            given_up = self._give_up_exhausted(conn, now)
             row = conn.execute(
-                "SELECT q.message_id, q.attempts, t.task_id, t.user_id, t.mood, t.style, t.theme, t.recipient, "
-                "t.message FROM queue q JOIN tasks t ON t.task_id = q.task_id "
+                "SELECT q.message_id, q.attempts, q.request_id, q.traceparent, t.task_id, t.user_id, t.mood, "
+                "t.style, t.theme, t.recipient, t.message FROM queue q JOIN tasks t ON t.task_id = q.task_id "
                 "WHERE q.lease_expires_at IS NULL OR q.lease_expires_at <= ? ORDER BY q.message_id LIMIT 1",
                 (now,),
             ).fetchone()
-            if row is None:
-                return None
             token = uuid.uuid4().hex
-            conn.execute(
-                "UPDATE queue SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, attempts = attempts + 1 "
-                "WHERE message_id = ?",
-                (owner, token, now + self.lease_seconds, row["message_id"]),
-            )
+            if row is not None:
+                conn.execute(
+                    "UPDATE queue SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, "
+                    "attempts = attempts + 1 WHERE message_id = ?",
+                    (owner, token, now + self.lease_seconds, row["message_id"]),
+                )
+        if given_up:
+            self._on_give_up(given_up)
+        if row is None:
+            return None
         request = PostcardRequest(row["mood"], row["style"], row["theme"], row["recipient"], row["message"])
-        return Claim(row["task_id"], row["user_id"], token, row["attempts"] + 1, request)
+        origin = TaskOrigin(row["request_id"], row["traceparent"])
+        return Claim(row["task_id"], row["user_id"], token, row["attempts"] + 1, request, origin)
 
     def renew(self, claim: Claim) -> bool:
         """Extend the lease by `lease_seconds`; False when the caller no longer holds it."""
@@ -133,7 +148,7 @@ class TaskQueue:
             _fail_task(conn, claim.task_id, reason, self._clock())
             return True
 
-    def _give_up_exhausted(self, conn: sqlite3.Connection, now: float) -> None:
+    def _give_up_exhausted(self, conn: sqlite3.Connection, now: float) -> int:
         rows = conn.execute(
             "SELECT task_id, attempts FROM queue WHERE attempts >= ? AND lease_expires_at <= ?",
             (self._max_attempts, now),
@@ -141,6 +156,7 @@ class TaskQueue:
         for row in rows:
             _fail_task(conn, row["task_id"], GAVE_UP_REASON.format(attempts=row["attempts"]), now)
             log.warning("task given up", extra={"task_id": row["task_id"], "attempts": row["attempts"]})
+        return len(rows)
 
 
 def _holds(conn: sqlite3.Connection, claim: Claim) -> bool:

@@ -15,6 +15,12 @@ process or in `worker_main`. Each worker handles one task at a time:
 Stop: no new claims; an in-flight task gets `grace` seconds to finish, then it
 is cancelled and its message released (returned to the queue at once, without
 using an attempt). All database calls run in threads (`asyncio.to_thread`).
+
+While a worker handles a task, the request id of the create call that queued it
+is bound (every log line carries it) and, with a tracer provider, a consumer
+span is current, linked to the create call's span (a link, not a parent: the
+work happens later, maybe in another process). Each task ends with one outcome
+in `WorkerMetrics`.
 """
 from __future__ import annotations
 
@@ -23,38 +29,74 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
+from collections.abc import Iterator
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
+from prometheus_client import CollectorRegistry
 
 from services.common.sqlite import Database
+from services.common.tracing import links_to
 from services.postcard.artwork import Artwork, image_url
 from services.postcard.generator import ContentRejected, PostcardGenerator
+from services.postcard.metrics import WorkerMetrics
 from services.postcard.settings import PostcardServiceSettings
 from services.postcard.taskqueue import Claim, TaskQueue
+from telemetry.context import bind_request_id, unbind_request_id
 
 log = logging.getLogger(__name__)
 
 INTERNAL_FAILURE_REASON = "generation failed: internal error"
 
 
-def create_worker_pool(settings: PostcardServiceSettings, db: Database) -> WorkerPool:
-    """The workers described by `settings.worker` over `db` (embedded in the service, or in worker_main)."""
-    queue = TaskQueue(db, lease_seconds=settings.worker.lease_seconds, max_attempts=settings.worker.max_attempts)
+def create_worker_pool(
+    settings: PostcardServiceSettings,
+    db: Database,
+    *,
+    registry: CollectorRegistry | None = None,
+    tracer_provider: TracerProvider | None = None,
+) -> WorkerPool:
+    """The workers described by `settings.worker` over `db` (embedded in the service, or in worker_main).
+
+    Their metrics go to `registry` (a private one when None); `tracer_provider` turns their spans on.
+    """
+    metrics = WorkerMetrics(registry or CollectorRegistry())
+    queue = TaskQueue(
+        db,
+        lease_seconds=settings.worker.lease_seconds,
+        max_attempts=settings.worker.max_attempts,
+        on_give_up=metrics.given_up,
+    )
     return WorkerPool(
         queue,
         PostcardGenerator(settings.generator),
         count=settings.worker.count,
         poll_interval=settings.worker.poll_interval_seconds,
+        metrics=metrics,
+        tracer=tracer_provider.get_tracer(__name__) if tracer_provider is not None else None,
     )
 
 
 class WorkerPool:
     """`count` concurrent workers over one queue and generator."""
 
-    def __init__(self, queue: TaskQueue, generator: PostcardGenerator, count: int, poll_interval: float) -> None:
+    def __init__(
+        self,
+        queue: TaskQueue,
+        generator: PostcardGenerator,
+        count: int,
+        poll_interval: float,
+        metrics: WorkerMetrics,
+        tracer: Tracer | None = None,
+    ) -> None:
         self._queue = queue
         self._generator = generator
         self._count = count
         self._poll_interval = poll_interval
+        self._metrics = metrics
+        self._tracer = tracer
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -95,12 +137,42 @@ class WorkerPool:
             if claim is None:
                 await self._idle()
                 continue
-            try:
-                await self._process(owner, claim)
-            except Exception:
-                # E.g. the database stayed locked past busy_timeout while storing the result. The
-                # worker lives on; the task's lease expires and another attempt picks it up.
-                log.exception("processing a task failed", extra={"worker": owner, "task_id": claim.task_id})
+            await self._handle(owner, claim)
+
+    async def _handle(self, owner: str, claim: Claim) -> None:
+        """One task, observed: the create call's request id bound, the task's span current, its outcome counted."""
+        token = bind_request_id(claim.origin.request_id)
+        started = time.perf_counter()
+        try:
+            with self._span(claim) as span:
+                try:
+                    outcome = await self._process(owner, claim)
+                except Exception:
+                    # E.g. the database stayed locked past busy_timeout while storing the result. The
+                    # worker lives on; the task's lease expires and another attempt picks it up.
+                    log.exception("processing a task failed", extra={"worker": owner, "task_id": claim.task_id})
+                    outcome = "error"
+                if span is not None:
+                    span.set_attribute("postcard.outcome", outcome)
+                    if outcome in ("failed", "error"):
+                        span.set_status(StatusCode.ERROR)
+            self._metrics.finished(outcome, time.perf_counter() - started)
+        finally:
+            unbind_request_id(token)
+
+    @contextlib.contextmanager
+    def _span(self, claim: Claim) -> Iterator[Span | None]:
+        """The task's consumer span, linked to the create call's; no span when tracing is off."""
+        if self._tracer is None:
+            yield None
+            return
+        with self._tracer.start_as_current_span(
+            "process postcard task",
+            kind=SpanKind.CONSUMER,
+            links=links_to(claim.origin.traceparent),
+            attributes={"postcard.task_id": claim.task_id, "postcard.attempt": claim.attempts},
+        ) as span:
+            yield span
 
     async def _claim(self, owner: str) -> Claim | None:
         """Claim in a thread; if cancelled meanwhile, let the thread finish and give its claim back."""
@@ -124,7 +196,8 @@ class WorkerPool:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
 
-    async def _process(self, owner: str, claim: Claim) -> None:
+    async def _process(self, owner: str, claim: Claim) -> str:
+        """Generate and store the task; its outcome (`metrics.OUTCOMES`). Cancelled: released, re-raised."""
         fields: dict[str, object] = {"worker": owner, "task_id": claim.task_id, "attempt": claim.attempts}
         log.info("task claimed", extra=fields)
         postcard_id = str(uuid.uuid4())
@@ -144,24 +217,25 @@ class WorkerPool:
             raise
         if not held:
             log.warning("lease lost while generating; result discarded", extra=fields)
-            return
+            return "discarded"
         try:
             artwork = job.result()
         except ContentRejected as rejected:
             stored = await asyncio.to_thread(self._queue.fail, claim, str(rejected))
-            outcome = "task rejected by moderation"
+            outcome, message = "rejected", "task rejected by moderation"
         except Exception:
             log.exception("generator failed", extra=fields)
             stored = await asyncio.to_thread(self._queue.fail, claim, INTERNAL_FAILURE_REASON)
-            outcome = "task failed"
+            outcome, message = "failed", "task failed"
         else:
             stored = await asyncio.to_thread(self._queue.complete, claim, postcard_id, artwork)
-            outcome = "task completed"
+            outcome, message = "completed", "task completed"
             fields["postcard_id"] = postcard_id
-        if stored:
-            log.info(outcome, extra=fields)
-        else:
+        if not stored:
             log.warning("lease lost before storing the result; result discarded", extra=fields)
+            return "discarded"
+        log.info(message, extra=fields)
+        return outcome
 
     async def _renew_until_done(self, job: asyncio.Task[Artwork], claim: Claim) -> bool:
         """Wait for `job`, renewing the lease meanwhile; False (job cancelled) once the lease is lost."""

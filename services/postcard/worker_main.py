@@ -8,7 +8,12 @@ in-flight task `grace_seconds` to finish and otherwise releases it back to the
 queue, and exits 0. A worker killed outright (SIGKILL, crash) stops renewing
 its lease; the task becomes claimable again when the lease expires. Exit codes
 as the services (services.common.entrypoint): 2 bad configuration, 1 the
-database cannot be created.
+database cannot be created or the metrics port cannot be bound.
+
+Observed like the services: the log lines of a task carry the request id of
+the create call that queued it; spans when the OTEL_* variables turn tracing
+on (service name "postcard-worker"); Prometheus metrics of this process's
+workers on `worker.metrics_port` when it is set.
 """
 from __future__ import annotations
 
@@ -19,17 +24,33 @@ import os
 import signal
 
 from services.common.entrypoint import run_process
+from services.common.observability import Observability
+from services.common.sqlite import Database
 from services.postcard.schema import open_database
-from services.postcard.settings import PostcardServiceSettings
+from services.postcard.settings import ENV_PREFIX, PostcardServiceSettings
 from services.postcard.worker import create_worker_pool
+from telemetry.tracing import tracer_provider_from_env
 
 log = logging.getLogger("services.postcard.worker_main")  # not __name__: "__main__" under -m
+NAME = "postcard-worker"
+METRICS_PORT_VARIABLE = f"{ENV_PREFIX}WORKER__METRICS_PORT"
 
 
 async def run_workers(settings: PostcardServiceSettings) -> None:
     """Run the workers until SIGINT/SIGTERM, then stop them within `grace_seconds`."""
     db = await asyncio.to_thread(open_database, settings.db_path)
-    pool = create_worker_pool(settings, db)
+    observability = Observability(tracer_provider_from_env(NAME))
+    try:
+        await observability.serve_metrics(settings.host, settings.worker.metrics_port, METRICS_PORT_VARIABLE)
+        await _work(settings, db, observability)
+    finally:
+        await observability.close()
+    log.info("postcard-worker stopped")
+
+
+async def _work(settings: PostcardServiceSettings, db: Database, observability: Observability) -> None:
+    pool = create_worker_pool(settings, db, registry=observability.registry,
+                              tracer_provider=observability.tracer_provider)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -39,7 +60,6 @@ async def run_workers(settings: PostcardServiceSettings) -> None:
     await stop.wait()
     log.info("postcard-worker stopping", extra={"grace_seconds": settings.grace_seconds})
     await pool.stop(settings.grace_seconds)
-    log.info("postcard-worker stopped")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,7 +77,7 @@ def load_settings(args: argparse.Namespace) -> PostcardServiceSettings:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_process("postcard-worker", lambda: load_settings(args), run_workers)
+    return run_process(NAME, lambda: load_settings(args), run_workers)
 
 
 if __name__ == "__main__":

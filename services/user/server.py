@@ -10,14 +10,16 @@ import logging
 from contextlib import AsyncExitStack
 
 import grpc
+from opentelemetry.sdk.trace import TracerProvider
 
 from postcardapp.user.v1 import user_service_pb2 as pb
 from postcardapp.user.v1 import user_service_pb2_grpc as pb_grpc
+from services.common.observability import Observability
 from services.common.server import COMMON_SERVER_OPTIONS, ServiceServer, add_standard_services, bind
 from services.user.keys import load_signing_key, publish_jwks
 from services.user.schema import open_database
 from services.user.servicer import UserServicer
-from services.user.settings import UserServiceSettings, require_complete
+from services.user.settings import UserServiceSettings, env_name, require_complete
 from services.user.store import UserStore
 from services.user.tokens import TokenIssuer
 from services.user.wechat import create_wechat_login
@@ -34,32 +36,40 @@ SERVER_OPTIONS = [
 ]
 
 
-async def create_server(settings: UserServiceSettings) -> tuple[ServiceServer, int]:
+async def create_server(
+    settings: UserServiceSettings, *, tracer_provider: TracerProvider | None = None
+) -> tuple[ServiceServer, int]:
     """A bound, not yet started server and its port (``settings.port`` 0 picks a free one).
 
     Checks the configuration, loads (or, in development, generates) the signing key, writes the
-    JWKS file, creates the database and opens the WeChat client. Raises ConfigError on bad
-    configuration and OSError when the port cannot be bound; whatever was opened is closed again
-    on failure. ``stop`` closes the WeChat client after in-flight calls finish.
+    JWKS file, creates the database, opens the WeChat client and, with ``settings.metrics_port``,
+    serves the metrics. ``tracer_provider`` turns server spans on (the server owns it from here).
+    Raises ConfigError on bad configuration and OSError when a port cannot be bound; whatever was
+    opened is closed again on failure. ``stop`` closes the WeChat client after in-flight calls
+    finish, then the metrics port and the provider.
     """
     require_complete(settings)
     signing_key = load_signing_key(settings)
     publish_jwks(settings, signing_key)
     tokens = TokenIssuer(signing_key, settings.jwt)
     db = await asyncio.to_thread(open_database, settings.resolved_db_path)
+    observability = Observability(tracer_provider)
 
     async with AsyncExitStack() as undo:  # closes what was opened if a later step fails
         wechat = create_wechat_login(settings.wechat)
         undo.push_async_callback(wechat.aclose)
-        grpc_server = grpc.aio.server(options=SERVER_OPTIONS)
+        grpc_server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=observability.server_interceptors())
         undo.push_async_callback(grpc_server.stop, None)
 
         pb_grpc.add_UserServiceServicer_to_server(UserServicer(wechat, UserStore(db), tokens), grpc_server)
         health = add_standard_services(grpc_server, [SERVICE_NAME])
         port = bind(grpc_server, settings.host, settings.port)
+        await observability.serve_metrics(settings.host, settings.metrics_port, env_name("metrics_port"))
         undo.pop_all()  # all went well: from here on the server owns them
 
-    server = ServiceServer(grpc_server, health, [SERVICE_NAME], drain_seconds=settings.drain_seconds)
+    server = ServiceServer(
+        grpc_server, health, [SERVICE_NAME], drain_seconds=settings.drain_seconds, observability=observability
+    )
     server.on_stop(wechat.aclose)
     log.info("user-service configured", extra={"db_path": str(settings.resolved_db_path), "kid": tokens.kid})
     return server, port

@@ -66,6 +66,8 @@ class UserServiceSettings(BaseSettings):
     # Then in-flight calls get this long to finish.
     grace_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
+    # Prometheus metrics over HTTP on `host`: off when unset; 0 picks a free port (logged).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # Relative paths are relative to the working directory.
     state_dir: Path = Path(".state/user-service")
     # Unset: `<state_dir>/users.sqlite3`.

@@ -1,4 +1,4 @@
-"""Both services start and fail the same way: exit 2 for bad configuration, 1 for a busy port.
+"""Both services (and the worker) start and fail the same way: exit 2 for bad configuration, 1 for a busy port.
 
 Each case runs the real ``python -m ...`` command in a subprocess (bounded by a timeout) from an
 empty working directory, with the developer's own service variables removed.
@@ -22,10 +22,12 @@ SERVICES = {
     "user-service": ("services.user", "USER_SERVICE_", {"WECHAT__DEV_FAKE": "true", "JWT__GENERATE_DEV_KEY": "true"}),
     "postcard-service": ("services.postcard", "POSTCARD_SERVICE_", {}),
 }
+# ... and the other processes that share the entry point.
+PROCESSES = {**SERVICES, "postcard-worker": ("services.postcard.worker_main", "POSTCARD_SERVICE_", {})}
 
 
 def run(service: str, cwd: Path, *args: str, **variables: str) -> subprocess.CompletedProcess[str]:
-    module, prefix, needs = SERVICES[service]
+    module, prefix, needs = PROCESSES[service]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("USER_SERVICE_", "POSTCARD_SERVICE_"))}
     env.update({prefix + name: value for name, value in {**needs, **variables}.items()})
     env["PYTHONPATH"] = str(REPO)
@@ -68,4 +70,22 @@ def test_bad_configuration_exits_2_naming_the_variable(service: str, tmp_path: P
     [line] = error_lines(result.stderr)
     assert line.startswith("invalid configuration:")
     assert f"{SERVICES[service][1]}LOG_LEVEL" in line
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("process", "variable", "args"), [
+    ("user-service", "METRICS_PORT", ["--port", "0"]),
+    ("postcard-service", "METRICS_PORT", ["--port", "0"]),
+    ("postcard-worker", "WORKER__METRICS_PORT", []),
+])
+def test_a_busy_metrics_port_exits_1_with_one_line_naming_its_variable(
+    process: str, variable: str, args: list[str], busy_port: int, tmp_path: Path
+) -> None:
+    result = run(process, tmp_path, *args, **{variable: str(busy_port)})
+
+    assert result.returncode == 1, result.stderr
+    assert error_lines(result.stderr) == [
+        f"cannot start: could not serve metrics on 127.0.0.1:{busy_port} "
+        f"(address in use or not available; set {PROCESSES[process][1]}{variable})"
+    ]
     assert "Traceback" not in result.stderr

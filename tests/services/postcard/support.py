@@ -93,7 +93,7 @@ def count_rows(db_path: Path, table: str) -> int:
 def settings_env(settings: PostcardServiceSettings) -> dict[str, str]:
     """The environment that makes another process read exactly `settings` (POSTCARD_SERVICE_*)."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("POSTCARD_SERVICE_")}
-    for key, value in settings.model_dump(mode="json").items():
+    for key, value in settings.model_dump(mode="json", exclude_none=True).items():
         if isinstance(value, dict):
             for sub_key, sub_value in value.items():
                 encoded = json.dumps(sub_value) if isinstance(sub_value, list | bool) else str(sub_value)

@@ -31,7 +31,7 @@ def db(tmp_path: Path) -> Database:
 
 def make_tasks(db: Database, count: int) -> list[str]:
     store = PostcardStore(db)
-    return [store.create_task("alice", PostcardRequest("calm", "ink", f"theme {n}")) for n in range(count)]
+    return [store.create_task("alice", PostcardRequest("calm", "ink", f"theme {n}"))[0] for n in range(count)]
 
 
 def test_database_uses_wal(db: Database) -> None:
