@@ -5,10 +5,18 @@ metadata of the call it serves; a worker binds the id carried on the queued task
 """
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar, Token
 
 REQUEST_ID_METADATA = "x-request-id"
+# A request id crosses processes and lands in every log line: a short token of safe characters only.
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _current: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+def valid_request_id(value: str | None) -> str | None:
+    """`value` when it is 1-128 of [A-Za-z0-9._:-] (the one rule, for the gateway and the services), else None."""
+    return value if value is not None and REQUEST_ID_PATTERN.fullmatch(value) else None
 
 
 def bind_request_id(request_id: str | None) -> Token[str | None]:

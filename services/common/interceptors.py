@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -28,12 +27,11 @@ import grpc
 
 from services.common.identity import MAX_USER_ID_LENGTH, USER_ID_METADATA, metadata_value
 from services.common.metrics import RpcMetrics
-from telemetry.context import REQUEST_ID_METADATA, bind_request_id, unbind_request_id
+from telemetry.context import REQUEST_ID_METADATA, bind_request_id, unbind_request_id, valid_request_id
 
 rpc_log = logging.getLogger("services.rpc")
 
 # The gateway's rule for a request id (gateway/observability/request_id.py).
-_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 _QUIET_SERVICES = ("grpc.health.v1.", "grpc.reflection.")
 
 Around = Callable[[grpc.aio.ServicerContext], contextlib.AbstractContextManager[None]]
@@ -122,8 +120,7 @@ class ObserveCalls(grpc.aio.ServerInterceptor):
 
 
 def _request_id(context: grpc.aio.ServicerContext) -> str | None:
-    value = metadata_value(context, REQUEST_ID_METADATA)
-    return value if value is not None and _VALID_REQUEST_ID.fullmatch(value) else None
+    return valid_request_id(metadata_value(context, REQUEST_ID_METADATA))
 
 
 def _user_id(context: grpc.aio.ServicerContext) -> str | None:

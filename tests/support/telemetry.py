@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
-from telemetry.logs import _RequestContext
+from telemetry.logs import RequestContextFilter
 
 
 class MemoryTracing:
@@ -50,7 +50,7 @@ class Records(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.addFilter(_RequestContext())
+        self.addFilter(RequestContextFilter())
         self.records: list[logging.LogRecord] = []
 
     def emit(self, record: logging.LogRecord) -> None:
