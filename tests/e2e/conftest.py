@@ -33,6 +33,7 @@ from services.postcard.server import create_server as create_postcard_server
 from services.postcard.settings import PostcardServiceSettings
 from services.user.server import create_server as create_user_server
 from services.user.settings import UserServiceSettings
+from telemetry.logs import RequestContextFilter
 from tests.fakes.wechat import FakeWeChat
 from tests.support.http_server import serve
 from tests.support.system import ProcessSystem
@@ -47,6 +48,7 @@ class GatewayLog(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.records: list[logging.LogRecord] = []
+        self.addFilter(RequestContextFilter())  # request_id and trace_id, as the JSON log handler adds them
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.startswith(("gateway", "uvicorn")):
@@ -132,6 +134,8 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
         )
         log = GatewayLog()
         logging.getLogger().addHandler(log)
+        gateway_logger = logging.getLogger("gateway")
+        gateway_logger.setLevel(logging.INFO)  # the production level: access lines included
         try:
             async with serve(create_app(gateway_settings), gateway_settings.http) as base_url:
                 async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
@@ -143,6 +147,7 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
                     await _login_create_poll(system)
         finally:
             logging.getLogger().removeHandler(log)
+            gateway_logger.setLevel(logging.NOTSET)
             await postcard_server.stop(0, drain=0)
             await user_server.stop(0, drain=0)
         # ... and the gateway logged no traceback.
