@@ -15,18 +15,14 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from opentelemetry.sdk.trace import TracerProvider
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
 
 from .boundary import ErrorBoundary
 from .cors import CorsMiddleware
 from .docs import install_docs
-from .errors import GatewayError, error_response, grpc_code_for_http_status
+from .errors import install_error_handlers
 from .front_door import FrontDoor
 from .health import HealthReport, install_health
 from .lifecycle import Lifecycle
@@ -130,7 +126,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     # Read by the server runner (drain on SIGTERM) and tests.
     app.state.lifecycle = lifecycle
     app.state.upstream = upstream
-    _install_error_handlers(app)
+    install_error_handlers(app)
     install_docs(app)
     install_health(app, HealthReport(upstream, settings.upstreams, lifecycle))
     install_metrics(app, metrics)
@@ -142,28 +138,6 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     app.router.default = pipeline.unmatched
     _install_openapi(app, [entry.plan for entry in prepared.values()], settings.http.max_body_bytes)
     return FrontDoor(pipeline, app)
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    async def http_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        code = grpc_code_for_http_status(exc.status_code)
-        message = exc.detail if isinstance(exc.detail, str) else code.name.lower()
-        return error_response(GatewayError(code, message, http_status=exc.status_code, headers=exc.headers))
-
-    async def validation_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(part) for part in first.get("loc", ()))
-        return error_response(GatewayError(grpc_code_for_http_status(400), f"{where}: {first.get('msg', 'invalid')}"))
-
-    async def gateway_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, GatewayError)  # raised by a hand-written handler's stages (guard, upstream)
-        return error_response(exc)
-
-    app.add_exception_handler(HTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(GatewayError, gateway_error)
 
 
 def _install_openapi(app: FastAPI, plans: list[RoutePlan], max_body_bytes: int) -> None:

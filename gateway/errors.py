@@ -15,9 +15,13 @@ from typing import Any
 
 import grpc
 import orjson
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 
 log = logging.getLogger(__name__)
@@ -69,8 +73,9 @@ class GatewayError(Exception):
     """A failure to answer with the common error shape.
 
     `http_status` overrides the table for the few HTTP-only conditions that
-    have no gRPC code of their own (405, 413, 415); `headers` are added to the
-    response (Allow, WWW-Authenticate, Retry-After).
+    have no gRPC code of their own (`HTTP_ONLY`; use the named constructors
+    below); `headers` are added to the response (Allow, WWW-Authenticate,
+    Retry-After).
     """
 
     def __init__(
@@ -161,18 +166,70 @@ def internal_error_response() -> Response:
     return error_response(GatewayError(grpc.StatusCode.INTERNAL, _OPAQUE_MESSAGE))
 
 
+# HTTP-only conditions, which no gRPC code maps to: the code each one carries in the error body.
+HTTP_ONLY: dict[int, grpc.StatusCode] = {
+    405: grpc.StatusCode.UNIMPLEMENTED,
+    408: grpc.StatusCode.DEADLINE_EXCEEDED,  # the client did not send its request in time
+    413: grpc.StatusCode.OUT_OF_RANGE,
+    415: grpc.StatusCode.INVALID_ARGUMENT,
+    431: grpc.StatusCode.OUT_OF_RANGE,  # as 413, for the headers
+}
+
+
 def grpc_code_for_http_status(http_status: int) -> grpc.StatusCode:
-    """For HTTP-level failures raised by the framework (404, 405, 400): the closest gRPC code."""
-    special = {
-        405: grpc.StatusCode.UNIMPLEMENTED,
-        408: grpc.StatusCode.DEADLINE_EXCEEDED,  # the client did not send its request in time
-        413: grpc.StatusCode.OUT_OF_RANGE,
-        415: grpc.StatusCode.INVALID_ARGUMENT,
-        431: grpc.StatusCode.OUT_OF_RANGE,  # as 413, for the headers
-    }
-    if http_status in special:
-        return special[http_status]
+    """For an HTTP status the gateway or the framework chose: the gRPC code its error body names."""
+    if http_status in HTTP_ONLY:
+        return HTTP_ONLY[http_status]
     for code, status in HTTP_STATUS.items():
         if status == http_status and code not in _OPAQUE_CODES:
             return code
     return grpc.StatusCode.INTERNAL if http_status >= 500 else grpc.StatusCode.INVALID_ARGUMENT
+
+
+def http_error(http_status: int, message: str, headers: Mapping[str, str] | None = None) -> GatewayError:
+    """A failure decided in HTTP terms (the statuses below, or the framework's own)."""
+    return GatewayError(grpc_code_for_http_status(http_status), message, http_status=http_status, headers=headers)
+
+
+def method_not_allowed(method: str, allowed: Sequence[str]) -> GatewayError:
+    return http_error(405, f"method {method} is not allowed on this path", {"Allow": ", ".join(allowed)})
+
+
+def request_timeout(what: str) -> GatewayError:
+    return http_error(408, f"{what} not received in time")
+
+
+def content_too_large(limit: int) -> GatewayError:
+    return http_error(413, f"request body is larger than the limit of {limit} bytes")
+
+
+def unsupported_media_type(got: str) -> GatewayError:
+    return http_error(415, f"Content-Type must be application/json (got {got})")
+
+
+def headers_too_large(limit: int, headers: Mapping[str, str] | None = None) -> GatewayError:
+    return http_error(431, f"request headers are larger than the limit of {limit} bytes", headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """The routes FastAPI serves answer their failures in the same shape as contract routes."""
+
+    async def framework_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = exc.detail if isinstance(exc.detail, str) else grpc_code_for_http_status(exc.status_code).name.lower()
+        return error_response(http_error(exc.status_code, message, exc.headers))
+
+    async def validation_error(_: Request, exc: Exception) -> Response:
+        # FastAPI's own 422 for a bad query or body of a hand-written route: a 400 like ours.
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(part) for part in first.get("loc", ()))
+        return error_response(invalid_argument(f"{where}: {first.get('msg', 'invalid')}"))
+
+    async def gateway_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)  # raised by a hand-written handler's stages (guard, upstream)
+        return error_response(exc)
+
+    app.add_exception_handler(HTTPException, framework_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(GatewayError, gateway_error)

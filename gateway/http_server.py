@@ -32,24 +32,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from .errors import GatewayError, error_body, error_response, grpc_code_for_http_status
+from .errors import GatewayError, error_body, error_response, headers_too_large, request_timeout
 from .settings import HttpSettings
 
 RETRY_AFTER_SECONDS = "1"
 _CLOSE = {"Connection": "close"}
-
-
-def _timed_out(message: str) -> GatewayError:
-    return GatewayError(grpc_code_for_http_status(408), message, http_status=408)
-
-
-def _too_large_headers(limit: int, *, close: bool = False) -> GatewayError:
-    return GatewayError(
-        grpc_code_for_http_status(431),
-        f"request headers are larger than the limit of {limit} bytes",
-        http_status=431,
-        headers=_CLOSE if close else None,
-    )
 
 
 def _shed(message: str, *, close: bool) -> Response:
@@ -111,7 +98,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             if self._head_bytes > self.settings.max_header_bytes:
                 # Answered only if no earlier (pipelined) request's answer is still due.
                 idle = self.cycle is None or self.cycle.response_complete
-                self._answer_and_close(_too_large_headers(self.settings.max_header_bytes) if idle else None)
+                self._answer_and_close(headers_too_large(self.settings.max_header_bytes) if idle else None)
 
     # Parser callbacks.
 
@@ -147,7 +134,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             hosts += name == b"host"
         # A head read in one go is measured here; one spread over reads, in data_received.
         if size > settings.max_header_bytes:
-            return error_response(_too_large_headers(settings.max_header_bytes, close=True))
+            return error_response(headers_too_large(settings.max_header_bytes, _CLOSE))
         if hosts > 1 or (hosts == 0 and self.parser.get_http_version() == "1.1"):
             return error_response(GatewayError(grpc.StatusCode.INVALID_ARGUMENT, "send exactly one Host header"))
         if len(self.connections) > settings.max_connections:
@@ -183,14 +170,14 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             return  # a request is being answered; after it, the keep-alive timeout applies
         # A partial request is answered; a connection that asked nothing is just closed.
-        self._answer_and_close(_timed_out("request headers not received in time") if self._head_begun else None)
+        self._answer_and_close(request_timeout("request headers") if self._head_begun else None)
 
     def _body_timed_out(self) -> None:
         self._body_timer = None
         if self._reading_body:
             # Answered unless the application has begun answering this request already.
             started = self.cycle is not None and self.cycle.response_started
-            self._answer_and_close(None if started else _timed_out("request body not received in time"))
+            self._answer_and_close(None if started else request_timeout("request body"))
 
     def _answer_and_close(self, error: GatewayError | None) -> None:
         """Write `error` if given, and close the connection.

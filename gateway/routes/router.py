@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import grpc
 
-from ..errors import GatewayError
+from ..errors import GatewayError, method_not_allowed
 from .table import Route
 from .template import split_path
 
@@ -53,10 +53,5 @@ class Router:
         if "GET" in allowed:
             allowed = sorted({*allowed, "HEAD"})
         if allowed:
-            raise GatewayError(
-                grpc.StatusCode.UNIMPLEMENTED,
-                f"method {method} is not allowed on this path",
-                http_status=405,
-                headers={"Allow": ", ".join(allowed)},
-            )
+            raise method_not_allowed(method, allowed)
         raise GatewayError(grpc.StatusCode.NOT_FOUND, "no route for this path")

@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 from starlette.requests import ClientDisconnect
 
-from ..errors import GatewayError, invalid_argument
+from ..errors import GatewayError, content_too_large, invalid_argument, unsupported_media_type
 from ..routes.router import PathValues
 from .json_errors import describe_parse_error
 from .plan import RoutePlan
@@ -28,19 +28,11 @@ def check_content_type(content_type: str | None, body_length: int) -> None:
     """Body routes take JSON only; a request with an empty body may omit the header."""
     if content_type is None:
         if body_length:
-            raise _unsupported_media_type("missing")
+            raise unsupported_media_type("missing")
         return
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type not in _JSON_TYPES and not (media_type.startswith("application/") and media_type.endswith("+json")):
-        raise _unsupported_media_type(media_type or "empty")
-
-
-def _unsupported_media_type(got: str) -> GatewayError:
-    return GatewayError(
-        grpc.StatusCode.INVALID_ARGUMENT,
-        f"Content-Type must be application/json (got {got})",
-        http_status=415,
-    )
+        raise unsupported_media_type(media_type or "empty")
 
 
 async def read_body(chunks: AsyncIterator[bytes], declared_length: int | None, limit: int) -> bytes:
@@ -50,22 +42,16 @@ async def read_body(chunks: AsyncIterator[bytes], declared_length: int | None, l
     (499), an answer nobody reads, not an unhandled error.
     """
     if declared_length is not None and declared_length > limit:
-        raise _too_large(limit)
+        raise content_too_large(limit)
     body = bytearray()
     try:
         async for chunk in chunks:
             body += chunk
             if len(body) > limit:
-                raise _too_large(limit)
+                raise content_too_large(limit)
     except ClientDisconnect:
         raise GatewayError(grpc.StatusCode.CANCELLED, "client disconnected before sending the whole body") from None
     return bytes(body)
-
-
-def _too_large(limit: int) -> GatewayError:
-    return GatewayError(
-        grpc.StatusCode.OUT_OF_RANGE, f"request body is larger than the limit of {limit} bytes", http_status=413
-    )
 
 
 def parse_json(body: bytes) -> Any:
