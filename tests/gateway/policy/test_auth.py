@@ -260,17 +260,24 @@ async def test_cache_entry_is_not_used_past_exp(make_key, write_jwks, claims, st
     assert (authenticator.stats.verifications, authenticator.stats.cache_hits) == (2, 1)
 
 
-async def test_cached_token_is_rejected_once_expired(make_key, write_jwks, claims, start_authenticator) -> None:
-    """The same, on real time with leeway 0: the only test that sleeps (under 2 s)."""
+async def test_cached_token_is_rejected_once_expired(
+    make_key, write_jwks, claims, start_authenticator, wall_clock
+) -> None:
+    """An entry past its exp goes back to verification, which refuses the token (PyJWT checks on real time).
+
+    The token expired a minute ago in real time; the cache holds it as it would have while it was valid.
+    """
     key = make_key("k1")
     write_jwks(key)
-    authenticator = await start_authenticator(clock=time.time, leeway_seconds=0)
-    exp = int(time.time()) + 1
-    header = f"Bearer {key.sign(claims(iat=exp - 60, exp=exp))}"
-    await authenticator.authenticate(header)
-    await asyncio.sleep(max(0.0, exp - time.time()) + 0.05)
+    authenticator = await start_authenticator(leeway_seconds=0)
+    exp = int(time.time()) - 60
+    token = key.sign(claims(iat=exp - 600, exp=exp))
+    wall_clock.now = exp - 10
+    authenticator._cache.put(token, Principal(subject="user-1", expires_at=exp), "k1", wall_clock.now)
+    assert await authenticator.authenticate(f"Bearer {token}") == Principal(subject="user-1", expires_at=exp)
+    wall_clock.now = exp
     with pytest.raises(AuthError, match="token expired"):
-        await authenticator.authenticate(header)
+        await authenticator.authenticate(f"Bearer {token}")
 
 
 async def test_cache_is_bounded_lru(make_key, write_jwks, claims, start_authenticator) -> None:
