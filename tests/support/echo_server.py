@@ -34,7 +34,7 @@ async def start_echo_server() -> tuple[grpc.aio.Server, int]:
         if request.text == "fail-not-found":
             await context.abort(grpc.StatusCode.NOT_FOUND, "no such echo")
         if request.text == "slow":
-            await asyncio.sleep(5)
+            await asyncio.Event().wait()  # never answers: the caller's deadline ends the call
         cache_control = "public, max-age=60" if request.text == "cacheable" else "no-store"
         context.set_trailing_metadata((("cache-control", cache_control), ("x-internal-secret", "s")))
         return echo_out(request=request)
