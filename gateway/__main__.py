@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, help="port (default GATEWAY_HTTP__PORT or 8080)")
     args = parser.parse_args(argv)
     try:
-        settings = Settings()  # type: ignore[call-arg]  # filled from the environment
+        settings = Settings()  # filled from the environment
     except ValidationError as exc:
         sys.exit(
             f"gateway: invalid settings (GATEWAY_* environment variables):\n{exc}\n"

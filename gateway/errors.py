@@ -116,7 +116,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> GatewayError:
 def _rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
     """The google.rpc.Status of the `grpc-status-details-bin` trailer, if any."""
     try:
-        return rpc_status.from_call(error)
+        return rpc_status.from_call(error)  # type: ignore[arg-type]  # an AioRpcError is a Call (grpc-stubs says not)
     except Exception:  # a corrupt trailer, or one contradicting the call's status, is dropped, not fatal
         log.warning("undecodable or inconsistent grpc-status-details-bin trailer")
         return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 from fastapi import FastAPI
@@ -105,7 +105,7 @@ class HealthReport:
 
 def install_health(app: FastAPI, report: HealthReport) -> None:
     """Add the three endpoints (documented in the OpenAPI under the tag "actuator")."""
-    responses = {503: {"description": "DOWN (same body)"}}
+    responses: dict[int | str, dict[str, Any]] = {503: {"description": "DOWN (same body)"}}
 
     @app.get("/actuator/health", tags=["actuator"], response_model=Health, responses=responses,
              summary="Health of every upstream service")

@@ -63,7 +63,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._application = self.app
+        self._application: ASGIApp = self.app
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._head_begun = False  # a request's first byte arrived, its headers are not complete

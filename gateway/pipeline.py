@@ -190,7 +190,7 @@ class Pipeline:
 
 
 def _raw_path(scope: Scope) -> str:
-    raw_path = scope.get("raw_path") or scope["path"].encode()
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
     return raw_path.decode("latin-1")
 
 

@@ -106,7 +106,7 @@ class GatewayMetrics:
         """The text format of every metric (of every worker process in multiprocess mode)."""
         if os.environ.get(MULTIPROCESS_DIR):
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 

@@ -38,7 +38,7 @@ class Tracing:
             return []
         from opentelemetry.instrumentation.grpc import aio_client_interceptors
 
-        return list(aio_client_interceptors(tracer_provider=self.provider))
+        return list(aio_client_interceptors(tracer_provider=self.provider))  # type: ignore[no-untyped-call]
 
     @contextlib.contextmanager
     def server_span(self, scope: Scope, route: str) -> Iterator[Span | None]:

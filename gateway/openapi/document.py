@@ -81,7 +81,7 @@ SECURITY_SCHEMES: dict[str, Any] = {
 }
 
 
-def add_contract_routes(document: dict, plans: Sequence[RoutePlan], *, max_body_bytes: int) -> dict:
+def add_contract_routes(document: dict[str, Any], plans: Sequence[RoutePlan], *, max_body_bytes: int) -> dict[str, Any]:
     """Return a copy of `document` (FastAPI's OpenAPI 3.1 output) with the route of every plan added.
 
     Adds `paths`, the message, enum and `Error` schemas, the shared error
@@ -149,7 +149,9 @@ def _operation(plan: RoutePlan, operation_id: str, schemas: SchemaSet, max_body_
     return operation
 
 
-def _path_parameter(template: PathTemplate, variable: Variable, field: FieldDescriptor, schemas: SchemaSet) -> dict:
+def _path_parameter(
+    template: PathTemplate, variable: Variable, field: FieldDescriptor, schemas: SchemaSet
+) -> dict[str, Any]:
     schema = schemas.parameter_value(field) or {"type": "string"}
     parameter = {"name": ".".join(variable.field_path), "in": "path", "required": True, "schema": schema}
     kinds = template.kinds[variable.start : variable.end]
@@ -166,7 +168,7 @@ def _path_parameter(template: PathTemplate, variable: Variable, field: FieldDesc
     return parameter
 
 
-def _query_parameter(name: str, field: FieldDescriptor, schemas: SchemaSet) -> dict:
+def _query_parameter(name: str, field: FieldDescriptor, schemas: SchemaSet) -> dict[str, Any]:
     value = schemas.parameter_value(field)
     assert value is not None  # the plan lists only fields a string can set
     parameter: dict[str, Any] = {"name": name, "in": "query", "required": False}
@@ -179,7 +181,7 @@ def _query_parameter(name: str, field: FieldDescriptor, schemas: SchemaSet) -> d
     return parameter
 
 
-def _header_parameter(name: str, description: str) -> dict:
+def _header_parameter(name: str, description: str) -> dict[str, Any]:
     """A header the contract declares, with the rules the header allow-list applies to its value."""
     rule = header_rule(name)
     if rule is None:
@@ -194,7 +196,7 @@ def _header_parameter(name: str, description: str) -> dict:
 
 
 def _request_body(message: Descriptor, body: str, bound: frozenset[FieldPath], schemas: SchemaSet,
-                  max_body_bytes: int) -> dict:
+                  max_body_bytes: int) -> dict[str, Any]:
     if body == "*":
         schema = schemas.message(message, request=True, omit=bound)
     else:
@@ -212,7 +214,7 @@ def _request_body(message: Descriptor, body: str, bound: frozenset[FieldPath], s
     }
 
 
-def _success(plan: RoutePlan, status: str, schemas: SchemaSet) -> dict:
+def _success(plan: RoutePlan, status: str, schemas: SchemaSet) -> dict[str, Any]:
     route = plan.route
     output = route.method.output_type
     target: FieldDescriptor | Descriptor = output.fields_by_name[plan.response_field] if plan.response_field else output
@@ -234,7 +236,7 @@ def _success(plan: RoutePlan, status: str, schemas: SchemaSet) -> dict:
     return {"description": f"{phrase}: {what}.", "content": {"application/json": {"schema": schema}}}
 
 
-def _error_response(description: str, headers: dict[str, Any]) -> dict:
+def _error_response(description: str, headers: dict[str, Any]) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
         "content": {"application/json": {"schema": {"$ref": REF_PREFIX + "Error"}}},
@@ -265,11 +267,12 @@ def _operation_ids(routes: Sequence[Route]) -> list[str]:
 def _field(message: Descriptor, path: FieldPath) -> FieldDescriptor:
     field = message.fields_by_name[path[0]]
     for name in path[1:]:
+        assert field.message_type is not None  # a path goes through message fields only
         field = field.message_type.fields_by_name[name]
     return field
 
 
-def _merge(components: dict, section: str, added: dict[str, Any]) -> None:
+def _merge(components: dict[str, Any], section: str, added: dict[str, Any]) -> None:
     existing = components.setdefault(section, {})
     for name, value in added.items():
         if name in existing and existing[name] != value:

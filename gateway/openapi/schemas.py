@@ -181,6 +181,7 @@ class SchemaSet:
     def field(self, field: FieldDescriptor, *, request: bool) -> Schema:
         """The JSON value of a field: scalar, enum, message, array (repeated) or object (map)."""
         if is_map(field):
+            assert field.message_type is not None  # a map field's entry type
             key, value = field.message_type.fields_by_name["key"], field.message_type.fields_by_name["value"]
             schema: Schema = {"type": "object", "additionalProperties": self._single(value, request=request)}
             if key.type in _MAP_KEYS:

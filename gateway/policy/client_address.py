@@ -23,10 +23,10 @@ class ClientAddress:
 
     def of(self, scope: Scope) -> str:
         client = scope.get("client")
-        peer = client[0] if client else "unknown"
+        peer: str = client[0] if client else "unknown"
         if not self._trusted or not self._is_trusted(peer):
             return peer
-        hops = [
+        hops: list[str] = [
             hop.strip()
             for name, value in scope["headers"]
             if name == _FORWARDED_FOR

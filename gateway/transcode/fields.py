@@ -90,6 +90,7 @@ def _bytes(text: str) -> bytes:
 
 def _enum_converter(field: FieldDescriptor) -> Converter:
     enum = field.enum_type
+    assert enum is not None  # an enum field
     by_name = {value.name: value.number for value in enum.values}
     numbers = set(by_name.values())
 
@@ -171,9 +172,10 @@ def _applier(field: FieldDescriptor) -> Callable[[Message, str, str, bool], None
                 setattr(target, name, convert(text))
 
         return apply_scalar
-    type_name = field.message_type.full_name
-    if type_name in WRAPPER_TYPES:
-        convert = scalar_converter(field.message_type.fields_by_name["value"])
+    message = field.message_type
+    assert message is not None  # a message field
+    if message.full_name in WRAPPER_TYPES:
+        convert = scalar_converter(message.fields_by_name["value"])
 
         def apply_wrapper(target: Message, name: str, text: str, repeated: bool) -> None:
             holder = getattr(target, name).add() if repeated else getattr(target, name)

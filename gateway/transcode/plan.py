@@ -94,7 +94,6 @@ def _leaves(
         proto_path, json_path = (*proto_prefix, field.name), (*json_prefix, field.json_name)
         if is_settable_from_string(field):
             leaves.append((proto_path, json_path, field))
-        elif (field.type == FieldDescriptor.TYPE_MESSAGE and not field.is_repeated
-              and len(proto_path) < QUERY_DEPTH):
+        elif field.message_type is not None and not field.is_repeated and len(proto_path) < QUERY_DEPTH:
             leaves.extend(_leaves(field.message_type, proto_path, json_path))
     return leaves

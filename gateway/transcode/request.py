@@ -78,9 +78,7 @@ def build_request(
         setter = plan.query_setters.get(key)
         if setter is None:
             raise invalid_argument(f'unknown query parameter "{key[:200]}"')
-        if not setter.repeated and setter.dotted in path_values:
-            continue
-        setter.set(message, value)
+        setter.set(message, value)  # fields bound by the path are not query parameters: no clash
     for field_path, value in path_values.items():
         plan.path_setters[field_path].set(message, value)
     return message

@@ -46,7 +46,7 @@ def to_json_value(plan: RoutePlan, message: Message) -> Any:
         return document
     if plan.response_field in document:
         return document[plan.response_field]
-    return _unpopulated(message.DESCRIPTOR.fields_by_name[plan.response_field])
+    return _unpopulated(plan.route.method.output_type.fields_by_name[plan.response_field])
 
 
 def _unpopulated(field: FieldDescriptor) -> Any:
@@ -55,7 +55,7 @@ def _unpopulated(field: FieldDescriptor) -> Any:
         return {} if field.message_type is not None and field.message_type.GetOptions().map_entry else []
     if field.type == FieldDescriptor.TYPE_MESSAGE:
         return {}
-    if field.type == FieldDescriptor.TYPE_ENUM:
+    if field.enum_type is not None:
         return field.enum_type.values_by_number[field.default_value].name
     if field.type == FieldDescriptor.TYPE_BYTES:
         return ""

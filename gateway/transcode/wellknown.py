@@ -20,7 +20,8 @@ QUERY_DEPTH = 3
 
 def is_settable_from_string(field: FieldDescriptor) -> bool:
     """Scalars, enums, and well-known types with a string or scalar form; never a map or another message."""
-    if field.type != FieldDescriptor.TYPE_MESSAGE:
+    message = field.message_type
+    if field.type != FieldDescriptor.TYPE_MESSAGE or message is None:
         return True
-    name = field.message_type.full_name
-    return not field.message_type.GetOptions().map_entry and (name in STRING_FORM_TYPES or name in WRAPPER_TYPES)
+    return not message.GetOptions().map_entry and (message.full_name in STRING_FORM_TYPES or
+                                                   message.full_name in WRAPPER_TYPES)

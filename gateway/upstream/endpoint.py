@@ -58,13 +58,13 @@ class Endpoint:
             lambda status: observer.health_changed(service, target, status),
         )
         self.in_flight = 0
-        self._calls: dict[str, grpc.aio.UnaryUnaryMultiCallable] = {}
+        self._calls: dict[str, grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
 
     @property
     def status(self) -> Status:
         return self.health.status
 
-    def multicallable(self, rpc: Rpc) -> grpc.aio.UnaryUnaryMultiCallable:
+    def multicallable(self, rpc: Rpc) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:
         """The channel's callable for `rpc`, made once."""
         call = self._calls.get(rpc.path)
         if call is None:

@@ -36,7 +36,7 @@ class MethodPolicy:
 
     @classmethod
     def of(cls, method: MethodDescriptor) -> MethodPolicy:
-        policy = method.GetOptions().Extensions[options_pb2.policy]
+        policy: options_pb2.MethodPolicy = method.GetOptions().Extensions[options_pb2.policy]  # type: ignore[index]
         timeout = policy.timeout.ToTimedelta().total_seconds() if policy.HasField("timeout") else None
         return cls(
             # ACCESS_UNSPECIFIED is authenticated: a forgotten option never opens a route.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
 from pydantic import ValidationError
@@ -45,7 +45,7 @@ S = TypeVar("S", bound=ProcessSettings)
 SS = TypeVar("SS", bound=ServerSettings)
 
 
-def run_process(name: str, load_settings: Callable[[], S], body: Callable[[S], Awaitable[None]]) -> int:
+def run_process(name: str, load_settings: Callable[[], S], body: Callable[[S], Coroutine[Any, Any, None]]) -> int:
     """Load the settings, configure JSON logging as `name`, run `body` to its end; the exit code."""
     configure_logging(name)
     try:

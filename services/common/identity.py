@@ -1,6 +1,8 @@
 """The caller's identity as the gateway passes it: gRPC metadata, never a request field."""
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
 # Set only by the gateway, from the verified JWT subject; the gateway drops any
@@ -10,16 +12,15 @@ IDEMPOTENCY_KEY_METADATA = "idempotency-key"
 MAX_USER_ID_LENGTH = 128
 
 
-def metadata_value(context: grpc.aio.ServicerContext, key: str) -> str | None:
+def metadata_value(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str | None:
     """The first value of `key` in the call's metadata, or None."""
-    for item in context.invocation_metadata() or ():
-        if item.key == key:
-            value = item.value
+    for name, value in context.invocation_metadata() or ():
+        if name == key:
             return value.decode() if isinstance(value, bytes) else value
     return None
 
 
-async def require_caller(context: grpc.aio.ServicerContext) -> str:
+async def require_caller(context: grpc.aio.ServicerContext[Any, Any]) -> str:
     """The calling user's id; aborts the call with UNAUTHENTICATED when it is missing or malformed."""
     user_id = metadata_value(context, USER_ID_METADATA)
     if not user_id or len(user_id) > MAX_USER_ID_LENGTH:

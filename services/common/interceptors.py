@@ -34,10 +34,10 @@ rpc_log = logging.getLogger("services.rpc")
 # The gateway's rule for a request id (gateway/observability/request_id.py).
 _QUIET_SERVICES = ("grpc.health.v1.", "grpc.reflection.")
 
-Around = Callable[[grpc.aio.ServicerContext], contextlib.AbstractContextManager[None]]
+Around = Callable[[grpc.aio.ServicerContext[Any, Any]], contextlib.AbstractContextManager[None]]
 
 # (request_streaming, response_streaming) -> the handler's attribute, its factory, go-grpc-prometheus's type
-_KINDS: dict[tuple[bool, bool], tuple[str, Callable[..., grpc.RpcMethodHandler], str]] = {
+_KINDS: dict[tuple[bool, bool], tuple[str, Callable[..., grpc.RpcMethodHandler[Any, Any]], str]] = {
     (False, False): ("unary_unary", grpc.unary_unary_rpc_method_handler, "unary"),
     (False, True): ("unary_stream", grpc.unary_stream_rpc_method_handler, "server_stream"),
     (True, False): ("stream_unary", grpc.stream_unary_rpc_method_handler, "client_stream"),
@@ -45,25 +45,25 @@ _KINDS: dict[tuple[bool, bool], tuple[str, Callable[..., grpc.RpcMethodHandler],
 }
 
 
-def call_type(handler: grpc.RpcMethodHandler) -> str:
+def call_type(handler: grpc.RpcMethodHandler[Any, Any]) -> str:
     return _KINDS[(handler.request_streaming, handler.response_streaming)][2]
 
 
-def wrap_handler(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMethodHandler:
+def wrap_handler(handler: grpc.RpcMethodHandler[Any, Any], around: Around) -> grpc.RpcMethodHandler[Any, Any]:
     """`handler` with its behaviour run inside `around(context)`; a synchronous behaviour is left as is."""
     attribute, factory, _ = _KINDS[(handler.request_streaming, handler.response_streaming)]
     behavior = getattr(handler, attribute)
     wrapped: Callable[..., Any]
     if inspect.isasyncgenfunction(behavior):
 
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             with around(context):
                 async for response in behavior(request, context):
                     yield response
 
     elif inspect.iscoroutinefunction(behavior):
 
-        async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        async def wrapped(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             with around(context):
                 return await behavior(request, context)
 
@@ -74,26 +74,26 @@ def wrap_handler(handler: grpc.RpcMethodHandler, around: Around) -> grpc.RpcMeth
     )
 
 
-class ObserveCalls(grpc.aio.ServerInterceptor):
+class ObserveCalls(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     """Binds the request id, logs and counts every call (see the module docstring)."""
 
     def __init__(self, metrics: RpcMetrics) -> None:
         self._metrics = metrics
 
-    async def intercept_service(
+    async def intercept_service(  # type: ignore[override]  # grpc-stubs forgets None, gRPC's "no such method"
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = await continuation(handler_call_details)
         if handler is None:  # an unknown method: gRPC answers UNIMPLEMENTED, and no label grows
             return None
-        method: str = handler_call_details.method  # type: ignore[attr-defined]
+        method: str = handler_call_details.method
         kind = call_type(handler)
         return wrap_handler(handler, lambda context: self._observe(context, method, kind))
 
     @contextlib.contextmanager
-    def _observe(self, context: grpc.aio.ServicerContext, method: str, kind: str) -> Iterator[None]:
+    def _observe(self, context: grpc.aio.ServicerContext[Any, Any], method: str, kind: str) -> Iterator[None]:
         token = bind_request_id(_request_id(context))
         started = time.perf_counter()
         error: BaseException | None = None
@@ -119,16 +119,16 @@ class ObserveCalls(grpc.aio.ServerInterceptor):
                 unbind_request_id(token)
 
 
-def _request_id(context: grpc.aio.ServicerContext) -> str | None:
+def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
     return valid_request_id(metadata_value(context, REQUEST_ID_METADATA))
 
 
-def _user_id(context: grpc.aio.ServicerContext) -> str | None:
+def _user_id(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
     value = metadata_value(context, USER_ID_METADATA)
     return value if value and len(value) <= MAX_USER_ID_LENGTH else None
 
 
-def _code(context: grpc.aio.ServicerContext, error: BaseException | None) -> grpc.StatusCode:
+def _code(context: grpc.aio.ServicerContext[Any, Any], error: BaseException | None) -> grpc.StatusCode:
     """The status the call ends with: the one set or aborted with, else what gRPC makes of `error`."""
     if error is None or isinstance(error, grpc.aio.AbortError):
         return context.code() or grpc.StatusCode.OK

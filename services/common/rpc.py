@@ -10,6 +10,8 @@ import grpc
 
 log = logging.getLogger(__name__)
 
+Context = grpc.aio.ServicerContext[Any, Any]  # what a servicer method gets (grpc-stubs makes it generic)
+
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
 
 
@@ -26,7 +28,7 @@ def guarded(handler: Handler) -> Handler:
     """
 
     @functools.wraps(handler)
-    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
             return await handler(self, request, context)
         except grpc.aio.AbortError:

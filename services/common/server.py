@@ -34,7 +34,7 @@ def bind(server: grpc.aio.Server, host: str, port: int) -> int:
     return bound
 
 
-class HealthServicer(health.aio.HealthServicer):
+class HealthServicer(health.aio.HealthServicer):  # type: ignore[name-defined,misc]  # public, but untyped
     """The stock grpc.health.v1 servicer, whose Watch streams end when `close_watches` is called.
 
     A client watching health (the gateway) keeps its stream open for as long as the server lives;

@@ -7,7 +7,7 @@ reasons to their own HTTP status (`gateway/errors.py`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import grpc
 from google.protobuf import any_pb2
@@ -20,7 +20,7 @@ IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
 
 
 async def abort_with_reason(
-    context: grpc.aio.ServicerContext,
+    context: grpc.aio.ServicerContext[Any, Any],
     code: grpc.StatusCode,
     message: str,
     reason: str,
@@ -30,5 +30,5 @@ async def abort_with_reason(
     detail = any_pb2.Any()
     detail.Pack(error_details_pb2.ErrorInfo(reason=reason, domain=DOMAIN, metadata=dict(metadata or {})))
     status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
-    await context.abort_with_status(rpc_status.to_status(status))
+    await context.abort_with_status(rpc_status.to_status(status))  # type: ignore[attr-defined]  # grpc-stubs lags
     raise AssertionError("unreachable: abort_with_status raises")  # for type checkers and readers

@@ -32,7 +32,8 @@ def server_interceptors(provider: TracerProvider | None) -> list[Any]:
     from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 
     untraced = filters.any_of(filters.health_check(), filters.service_prefix("grpc.reflection."))
-    return [aio_server_interceptor(tracer_provider=provider, filter_=filters.negate(untraced))]
+    return [aio_server_interceptor(  # type: ignore[no-untyped-call]
+        tracer_provider=provider, filter_=filters.negate(untraced))]
 
 
 def traceparent_to_hand_on(incoming: str | None) -> str | None:

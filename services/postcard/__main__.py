@@ -10,6 +10,7 @@ be created (one log line says which; see services.common.entrypoint).
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from services.common.entrypoint import run_process, serve
 from services.postcard.server import create_server
@@ -30,7 +31,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def load_settings(args: argparse.Namespace) -> PostcardServiceSettings:
     """The environment's settings, with the command line's values on top."""
-    overrides: dict[str, object] = {
+    overrides: dict[str, Any] = {
         name: value for name in ("host", "port") if (value := getattr(args, name)) is not None
     }
     if args.no_embedded_worker:

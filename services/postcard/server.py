@@ -58,7 +58,7 @@ async def create_server(
 
     grpc_server = grpc.aio.server(options=COMMON_SERVER_OPTIONS, interceptors=observability.server_interceptors())
     servicer = PostcardServicer(PostcardStore(db), on_task_created=task_created)
-    pb_grpc.add_PostcardServiceServicer_to_server(servicer, grpc_server)
+    pb_grpc.add_PostcardServiceServicer_to_server(servicer, grpc_server)  # type: ignore[no-untyped-call]  # generated, no stub
     health = add_standard_services(grpc_server, [SERVICE_NAME])
     port = bind(grpc_server, settings.host, settings.port)
     try:

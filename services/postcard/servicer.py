@@ -23,7 +23,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.identity import IDEMPOTENCY_KEY_METADATA, metadata_value, require_caller
-from services.common.rpc import guarded
+from services.common.rpc import Context, guarded
 from services.common.status import IDEMPOTENCY_KEY_REUSED, abort_with_reason
 from services.common.tracing import TRACEPARENT_METADATA, traceparent_to_hand_on
 from services.postcard.artwork import image_url
@@ -47,7 +47,7 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
         self._on_task_created = on_task_created or (lambda: None)
 
     @guarded
-    async def CreatePostcard(self, request: pb.CreatePostcardRequest, context: grpc.aio.ServicerContext):
+    async def CreatePostcard(self, request: pb.CreatePostcardRequest, context: Context) -> pb.CreatePostcardResponse:
         user_id = await require_caller(context)
         key = validate_idempotency_key(metadata_value(context, IDEMPOTENCY_KEY_METADATA))
         postcard_request = validate_create(request)
@@ -68,7 +68,7 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
         return pb.CreatePostcardResponse(task_id=task_id)
 
     @guarded
-    async def GetTaskStatus(self, request: pb.GetTaskStatusRequest, context: grpc.aio.ServicerContext):
+    async def GetTaskStatus(self, request: pb.GetTaskStatusRequest, context: Context) -> pb.GetTaskStatusResponse:
         user_id = await require_caller(context)
         task_id = validate_id("task_id", request.task_id)
         task = await asyncio.to_thread(self._store.task, user_id, task_id)
@@ -82,13 +82,13 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
         return pb.GetTaskStatusResponse(status="processing")
 
     @guarded
-    async def ListMyPostcards(self, request: pb.ListMyPostcardsRequest, context: grpc.aio.ServicerContext):
+    async def ListMyPostcards(self, request: pb.ListMyPostcardsRequest, context: Context) -> pb.ListMyPostcardsResponse:
         user_id = await require_caller(context)
         records = await asyncio.to_thread(self._store.list_postcards, user_id, LIST_LIMIT)
         return pb.ListMyPostcardsResponse(postcards=[_summary(record) for record in records])
 
     @guarded
-    async def GetPostcard(self, request: pb.GetPostcardRequest, context: grpc.aio.ServicerContext):
+    async def GetPostcard(self, request: pb.GetPostcardRequest, context: Context) -> pb.GetPostcardResponse:
         user_id = await require_caller(context)
         postcard_id = validate_id("postcard_id", request.postcard_id)
         record = await asyncio.to_thread(self._store.postcard, user_id, postcard_id)
@@ -97,7 +97,7 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
         return pb.GetPostcardResponse(postcard=_postcard(record))
 
     @guarded
-    async def GetPostcardImage(self, request: pb.GetPostcardImageRequest, context: grpc.aio.ServicerContext):
+    async def GetPostcardImage(self, request: pb.GetPostcardImageRequest, context: Context) -> httpbody_pb2.HttpBody:
         user_id = await require_caller(context)
         postcard_id = validate_id("postcard_id", request.postcard_id)
         image = await asyncio.to_thread(self._store.image, user_id, postcard_id)

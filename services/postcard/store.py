@@ -129,9 +129,10 @@ class PostcardStore:
 
 
 def _find_by_key(conn: sqlite3.Connection, user_id: str, key: str) -> sqlite3.Row | None:
-    return conn.execute(
+    row: sqlite3.Row | None = conn.execute(
         "SELECT task_id, request_hash FROM tasks WHERE user_id = ? AND idempotency_key = ?", (user_id, key)
     ).fetchone()
+    return row
 
 
 def _insert_task(

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import os
 import signal
+from typing import Any
 
 from services.common.entrypoint import run_process
 from services.common.observability import Observability
@@ -72,7 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def load_settings(args: argparse.Namespace) -> PostcardServiceSettings:
     """The environment's settings, with `--count` on top."""
-    return PostcardServiceSettings(**({"worker": {"count": args.count}} if args.count is not None else {}))
+    overrides: dict[str, Any] = {"worker": {"count": args.count}} if args.count is not None else {}
+    return PostcardServiceSettings(**overrides)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,7 +61,7 @@ async def create_server(
         grpc_server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=observability.server_interceptors())
         undo.push_async_callback(grpc_server.stop, None)
 
-        pb_grpc.add_UserServiceServicer_to_server(UserServicer(wechat, UserStore(db), tokens), grpc_server)
+        pb_grpc.add_UserServiceServicer_to_server(UserServicer(wechat, UserStore(db), tokens), grpc_server)  # type: ignore[no-untyped-call]  # generated, no stub
         health = add_standard_services(grpc_server, [SERVICE_NAME])
         port = bind(grpc_server, settings.host, settings.port)
         await observability.serve_metrics(settings.host, settings.metrics_port, env_name("metrics_port"))

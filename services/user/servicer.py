@@ -15,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from postcardapp.user.v1 import user_service_pb2 as pb
 from postcardapp.user.v1 import user_service_pb2_grpc as pb_grpc
 from services.common.identity import require_caller
-from services.common.rpc import guarded
+from services.common.rpc import Context, guarded
 from services.user.store import UserStore
 from services.user.tokens import TokenIssuer
 from services.user.wechat import CodeRejected, WeChatLogin, WeChatUnavailable
@@ -33,7 +33,7 @@ class UserServicer(pb_grpc.UserServiceServicer):
         self._tokens = tokens
 
     @guarded
-    async def Login(self, request: pb.LoginRequest, context: grpc.aio.ServicerContext) -> pb.LoginResponse:
+    async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:
         """Code -> WeChat open_id -> user (created on first login) -> token.
 
         Blank or oversized code: INVALID_ARGUMENT, without calling WeChat. Code refused by WeChat:
@@ -59,7 +59,7 @@ class UserServicer(pb_grpc.UserServiceServicer):
         return pb.LoginResponse(token=token, is_new_user=created)
 
     @guarded
-    async def GetMe(self, request: pb.GetMeRequest, context: grpc.aio.ServicerContext) -> pb.GetMeResponse:
+    async def GetMe(self, request: pb.GetMeRequest, context: Context) -> pb.GetMeResponse:
         """The caller's profile. No x-user-id metadata: UNAUTHENTICATED; unknown user: NOT_FOUND."""
         user_id = await require_caller(context)
         user = await asyncio.to_thread(self._store.get, user_id)
