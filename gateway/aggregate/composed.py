@@ -3,8 +3,8 @@
     composer = Composer(upstream, catalog, guard, limits)
     caller = composer.caller("gateway.Home", "/api/v1/home", query={"limit"})   # a FastAPI dependency
 
-    @app.get("/api/v1/home", response_model=Home, **composer.openapi(GET_ME, LIST_MINE))
-    async def home(context: CallContext = Depends(caller), limit: int = Query(...)) -> Response:
+    @composer.get(app, "/api/v1/home", GET_ME, LIST_MINE, response_model=Home, ...)
+    async def home(context: Annotated[CallContext, Depends(caller)], limit: ... = 5) -> Response:
         parts = await fan_out(composer.upstream, context, {...})
         return composer.render(Home(...))
 
@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
+from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ..observability.access import noted_exchange
 from ..observability.request_id import current_request_id
 from ..policy.guard import Guard
 from ..policy.ratelimit import RateLimits
@@ -41,6 +43,7 @@ from ..upstream.call import CallContext
 from ..upstream.client import Upstream
 from ..upstream.rpc import RpcCatalog
 
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
 # Names in the contract routes' OpenAPI components (referenced by name: that document defines them).
 BEARER = "bearerAuth"
 _RESPONSES = "#/components/responses/"
@@ -91,6 +94,9 @@ class Composer:
 
         async def authenticated_caller(request: Request) -> CallContext:
             principal = await self.guard.authenticate(request, public=False, route=label)
+            exchange = noted_exchange(request.scope)
+            if exchange is not None and principal is not None:
+                exchange.user_id = principal.subject  # the access line's user, as on contract routes
             await self.guard.limit(request, principal, limits, route=label)
             for key in request.query_params:
                 if key not in known:
@@ -102,12 +108,25 @@ class Composer:
 
         return authenticated_caller
 
-    def openapi(self, *methods: str) -> dict[str, Any]:
-        """FastAPI route arguments documenting what the stages answer: bearer security, the common errors.
+    def get(self, app: FastAPI, path: str, *methods: str, **route: Any) -> Callable[[Endpoint], Endpoint]:
+        """Decorator: the endpoint answers GET `path` (and HEAD), documented with `route` (FastAPI's arguments),
+        the bearer security, the common error responses and `x-grpc-methods` (the gRPC `methods` it calls).
 
-        The responses refer to the contract document's components (the same error shape and headers);
-        `x-grpc-methods` names the methods the route calls, for grpcurl.
+        HEAD is answered as GET, without a body (the HTTP server drops it), as on every GET route of the gateway.
+        FastAPI would document HEAD as a second operation, so the route that answers (GET and HEAD: a 405 lists
+        both in Allow) stays out of the document, and a GET-only twin, never reached, is the one documented.
         """
+        documented = {**route, **self._openapi(methods)}
+
+        def add(endpoint: Endpoint) -> Endpoint:
+            app.add_api_route(path, endpoint, methods=["GET", "HEAD"], include_in_schema=False)
+            app.add_api_route(path, endpoint, methods=["GET"], **documented)
+            return endpoint
+
+        return add
+
+    def _openapi(self, methods: Iterable[str]) -> dict[str, Any]:
+        # The responses refer to the contract document's components: the same error shape and headers.
         return {
             "responses": {status: {"$ref": _RESPONSES + component, "description": text}
                           for status, (component, text) in _ERRORS.items()},

@@ -55,8 +55,8 @@ def install_home(app: FastAPI, composer: Composer) -> None:
     get_me, list_mine = composer.catalog[GET_ME], composer.catalog[LIST_MINE]
     caller = composer.caller(HOME_ROUTE, PATH, query={"limit"})
 
-    @app.get(
-        PATH,
+    @composer.get(
+        app, PATH, GET_ME, LIST_MINE,
         response_model=Home,
         response_description="The parts that answered; the others `null` (or their fallback) and named in `errors`.",
         operation_id=HOME_ROUTE.replace(".", "_"),  # as contract routes: the route's name
@@ -65,13 +65,10 @@ def install_home(app: FastAPI, composer: Composer) -> None:
         description="Calls `GetMe` and `ListMyPostcards` at once. A part whose service fails is `null` (or its "
         "fallback) and named in `errors`; when both fail the answer is 503. A client's error of either part "
         "(such as 401) is the answer. Needs a bearer JWT.",
-        **composer.openapi(GET_ME, LIST_MINE),
     )
     async def home(
         context: Annotated[CallContext, Depends(caller)],
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=LIMIT_TEXT)] = (
-            DEFAULT_LIMIT
-        ),
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description=LIMIT_TEXT)] = DEFAULT_LIMIT,
     ) -> Response:
         parts = await fan_out(composer.upstream, context, {
             "user": Part(get_me, get_me.request_class()),

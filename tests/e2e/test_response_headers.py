@@ -44,6 +44,7 @@ RESPONSES: list[tuple[str, str, str, bool, int, dict[str, str]]] = [
     ("status", "GET", "/api/v1/postcards/status/{task}", True, 200, {"cache-control": "no-store"}),
     ("postcard", "GET", "/api/v1/postcards/{postcard}", True, 200, {"cache-control": "no-store"}),
     ("list", "GET", "/api/v1/postcards/me", True, 200, {"cache-control": "no-store"}),
+    ("home (hand-written)", "GET", "/api/v1/home", True, 200, {"cache-control": "no-store"}),
     ("image", "GET", "/api/v1/postcards/{postcard}/image", True, 200,
      {"cache-control": "no-store", "x-content-type-options": "nosniff", "content-security-policy": SVG_POLICY,
       "content-type": "image/svg+xml"}),
@@ -74,7 +75,7 @@ async def test_private_responses_are_never_stored(
 @pytest.mark.parametrize(
     "path",
     ["/api/v1/users/me", "/api/v1/postcards/me", "/api/v1/postcards/{postcard}", "/api/v1/postcards/{postcard}/image",
-     "/api/v1/postcards/nope", "/openapi.json"],
+     "/api/v1/postcards/nope", "/openapi.json", "/api/v1/home"],
 )  # fmt: skip
 async def test_head_is_get_without_a_body(system: System, card: Card, path: str) -> None:
     url = path.format(postcard=card.postcard_id)

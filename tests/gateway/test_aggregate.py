@@ -5,6 +5,7 @@ What the whole system answers (ownership, real services) is in tests/e2e/test_ho
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -296,9 +297,11 @@ async def test_the_parts_run_at_the_same_time(
         assert (response.status_code, response.json()["errors"]) == (200, [])
 
 
-async def test_request_id_and_identity_reach_both_backends(
-    gateway: Gateway, key: SigningKey, users: ContractBackend, postcards: ContractBackend
+async def test_request_id_and_identity_reach_both_backends_and_the_access_line(
+    gateway: Gateway, key: SigningKey, users: ContractBackend, postcards: ContractBackend,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gateway.access")
     async with gateway() as client:
         headers = {**bearer(key, "alice"), "x-request-id": "home-req-42", "x-user-id": "mallory"}
         response = await client.get(HOME, headers=headers)
@@ -306,6 +309,8 @@ async def test_request_id_and_identity_reach_both_backends(
     for backend in (users, postcards):
         (metadata,) = backend.received_metadata
         assert (metadata["x-request-id"], metadata["x-user-id"]) == ("home-req-42", "alice"), backend.name
+    (line,) = [r for r in caplog.records if r.name == "gateway.access" and r.__dict__["route"] == HOME]
+    assert (line.__dict__["status"], line.__dict__["user_id"]) == (200, "alice")
 
 
 async def test_the_route_has_its_own_rate_limit(gateway: Gateway, key: SigningKey) -> None:
@@ -342,7 +347,9 @@ async def test_the_route_in_openapi(gateway: Gateway, key: SigningKey) -> None:
         document = (await client.get("/openapi.json")).json()
         body = (await client.get(HOME, headers=bearer(key))).json()
     schemathesis.openapi.from_dict(document).validate()  # the OpenAPI 3.1 meta-schema, the route included
+    assert list(document["paths"][HOME]) == ["get"]  # HEAD is answered, as on every GET route, not documented
     operation = document["paths"][HOME]["get"]
+    assert operation["operationId"] == "gateway_Home"
     assert operation["security"] == [{"bearerAuth": []}]
     assert "bearerAuth" in document["components"]["securitySchemes"]
     assert operation["x-grpc-methods"] == [f"/{USER_SERVICE}/GetMe", f"/{POSTCARD_SERVICE}/ListMyPostcards"]
