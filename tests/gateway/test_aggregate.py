@@ -220,12 +220,15 @@ async def test_the_contract_route_and_home_share_the_callers_fallback(
     gateway: Gateway, key: SigningKey, postcards: ContractBackend
 ) -> None:
     async with gateway() as client:
-        assert (await client.get("/api/v1/postcards/me", headers=bearer(key))).json() == SUMMARIES
+        assert (await client.get("/api/v1/postcards/me", headers=bearer(key, "alice"))).json() == SUMMARIES
+        assert (await client.get(HOME, headers=bearer(key, "bob"))).json()["errors"] == []
         postcards.fail_with = grpc.StatusCode.UNAVAILABLE
-        body = (await client.get(HOME, headers=bearer(key))).json()
+        body = (await client.get(HOME, headers=bearer(key, "alice"))).json()
         assert (body["recent_postcards"], body["errors"]) == (
             SUMMARIES[:5], [{"part": "recent_postcards", "status": "UNAVAILABLE"}]
         )
+        mine = await client.get("/api/v1/postcards/me", headers=bearer(key, "bob"))
+        assert (mine.json(), mine.headers["x-fallback"]) == (SUMMARIES, "cache")  # the whole list home saw
 
 
 async def test_every_part_down_is_503_even_with_a_fallback(
