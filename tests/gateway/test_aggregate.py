@@ -32,6 +32,7 @@ from gateway.settings import (
 from postcardapp.postcard.v1 import postcard_service_pb2 as postcard_pb2
 from postcardapp.user.v1 import user_service_pb2 as user_pb2
 from tests.support.contract_backends import ContractBackend
+from tests.support.http_errors import assert_error
 from tests.support.http_server import serve
 from tests.support.keys import SigningKey
 from tests.support.waiting import wait_until
@@ -57,18 +58,14 @@ SUMMARIES = [as_json(p) for p in POSTCARDS.postcards]
 
 @pytest.fixture
 async def users() -> AsyncIterator[ContractBackend]:
-    backend = ContractBackend("users", USER_SERVICE, {"GetMe": PROFILE})
-    await backend.start()
-    yield backend
-    await backend.stop(0)
+    async with ContractBackend("users", USER_SERVICE, {"GetMe": PROFILE}) as backend:
+        yield backend
 
 
 @pytest.fixture
 async def postcards() -> AsyncIterator[ContractBackend]:
-    backend = ContractBackend("postcards", POSTCARD_SERVICE, {"ListMyPostcards": POSTCARDS})
-    await backend.start()
-    yield backend
-    await backend.stop(0)
+    async with ContractBackend("postcards", POSTCARD_SERVICE, {"ListMyPostcards": POSTCARDS}) as backend:
+        yield backend
 
 
 @pytest.fixture
@@ -100,16 +97,6 @@ def gateway(users: ContractBackend, postcards: ContractBackend, key: SigningKey,
 
 def bearer(key: SigningKey, user: str = "alice") -> dict[str, str]:
     return {"authorization": f"Bearer {key.token(sub=user)}"}
-
-
-def assert_error(response: httpx.Response, status: int, grpc_status: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    assert response.headers["cache-control"] == "no-store"
-    body = response.json()
-    assert set(body["error"]) == {"code", "status", "message", "details"}
-    assert (body["error"]["code"], body["error"]["status"]) == (status, grpc_status)
-    return body["error"]
 
 
 # --- success ------------------------------------------------------------------------------------------------

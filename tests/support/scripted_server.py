@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections import Counter
-from typing import Any
+from typing import Any, Self
 
 import grpc
 from google.protobuf import descriptor_pool, message_factory
@@ -70,6 +70,13 @@ class ScriptedBackend:
         await server.start()
         self._server = server
         return self.port
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop(0)
 
     @property
     def target(self) -> str:
