@@ -19,6 +19,8 @@ from fastapi.openapi.utils import get_openapi
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.middleware import Middleware
 
+from .aggregate import ROUTE_NAMES, ROUTE_NAMESPACE, install_aggregates
+from .aggregate.composed import Composer
 from .boundary import ErrorBoundary
 from .cors import CorsMiddleware
 from .docs import install_docs
@@ -54,11 +56,15 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     catalog = rpc_catalog(settings.upstreams)
     routes = load_routes(catalog)
     limits = RateLimits(settings.rate_limit)
-    # A method of a configured service that does not exist is a typo; other services may simply not be served here.
+    # A method of a configured service that does not exist, or a "gateway." name no hand-written route has, is a
+    # typo; other services may simply not be served here.
     unknown = {name for name in limits.configured_methods()
-               if name.rpartition(".")[0] in settings.upstreams and name not in catalog}
+               if name.rpartition(".")[0] in {*settings.upstreams, ROUTE_NAMESPACE}
+               and name not in catalog and name not in ROUTE_NAMES}
     if unknown:
-        raise RouteTableError(f"GATEWAY_RATE_LIMIT__ROUTES names methods not in the contracts: {sorted(unknown)}")
+        raise RouteTableError(
+            f"GATEWAY_RATE_LIMIT__ROUTES names methods not in the contracts nor hand-written routes: {sorted(unknown)}"
+        )
     prepared = {
         route: PreparedRoute(route, build_plan(route), limits.for_method(route.name), route.template.openapi_path())
         for route in routes
@@ -130,6 +136,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     install_docs(app)
     install_health(app, HealthReport(upstream, settings.upstreams, lifecycle))
     install_metrics(app, metrics)
+    install_aggregates(app, Composer(upstream, catalog, guard, limits))
     if tracing.enabled:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 

@@ -11,7 +11,8 @@ endpoint answered with which gRPC code, whether a fallback answered), then
 The route is the template, never the raw path (bounded metric labels, no ids
 in the log's route field). Health probes and scrapes log at DEBUG, so they do
 not drown the access log. `ObserveMiddleware` does the same for the routes
-FastAPI serves (docs, OpenAPI, actuator, hand-written handlers).
+FastAPI serves (docs, OpenAPI, actuator, hand-written handlers); a hand-written
+handler notes the caller it authenticated in `noted_exchange(scope)`.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from .metrics import GatewayMetrics
 
 access_log = logging.getLogger("gateway.access")
 UNMATCHED = "unmatched"
+_EXCHANGE = "gateway.exchange"  # the scope key of the Exchange ObserveMiddleware fills
 _QUIET_PREFIX = "/actuator/"
 
 
@@ -59,6 +61,11 @@ def observe(metrics: GatewayMetrics, exchange: Exchange, seconds: float) -> None
         })
 
 
+def noted_exchange(scope: Scope) -> Exchange | None:
+    """The Exchange of a request FastAPI answers: a hand-written handler notes in it what it learns (the caller)."""
+    return scope.get(_EXCHANGE)
+
+
 class ObserveMiddleware:
     """Access line and metrics for requests FastAPI answers; the route template comes from its router."""
 
@@ -72,6 +79,7 @@ class ObserveMiddleware:
             return
         started = time.perf_counter()
         exchange = Exchange(scope["method"], UNMATCHED)
+        scope[_EXCHANGE] = exchange
 
         async def send_noting_status(message: Message) -> None:
             if message["type"] == "http.response.start":

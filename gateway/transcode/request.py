@@ -77,11 +77,16 @@ def build_request(
     for key, value in query:
         setter = plan.query_setters.get(key)
         if setter is None:
-            raise invalid_argument(f'unknown query parameter "{key[:200]}"')
+            raise unknown_query_parameter(key)
         setter.set(message, value)  # fields bound by the path are not query parameters: no clash
     for field_path, value in path_values.items():
         plan.path_setters[field_path].set(message, value)
     return message
+
+
+def unknown_query_parameter(key: str) -> GatewayError:
+    """A query parameter the route does not take: a 400 naming it (a typo never passes silently)."""
+    return invalid_argument(f'unknown query parameter "{key[:200]}"')
 
 
 def _merge_json(value: dict[str, Any], message: Message) -> None:

@@ -39,9 +39,14 @@ HTTP_BODY_HEADERS = {
 }
 
 
+def message_json(message: Message) -> dict[str, Any]:
+    """A message as proto3 JSON with the original field names: the one wire format of every response."""
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
 def to_json_value(plan: RoutePlan, message: Message) -> Any:
     """The JSON value of a response (the selected field, when the route names one)."""
-    document = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    document = message_json(message)
     if not plan.response_field:
         return document
     if plan.response_field in document:
@@ -82,11 +87,17 @@ def render(plan: RoutePlan, reply: Reply) -> Response:
 
 def response_policy_headers(plan: RoutePlan, backend_headers: Mapping[str, str]) -> dict[str, str]:
     """The backend's allowed headers with the caching and content rules of this module applied."""
-    headers = dict(backend_headers)
-    if not plan.route.policy.public or "cache-control" not in headers:
-        headers["cache-control"] = NO_STORE
+    headers = cache_headers(backend_headers, public=plan.route.policy.public)
     if plan.response_is_http_body:
         headers.update(HTTP_BODY_HEADERS)
+    return headers
+
+
+def cache_headers(backend_headers: Mapping[str, str], *, public: bool) -> dict[str, str]:
+    """The caching rule above, for any route (contract or hand-written): no-store unless public and set."""
+    headers = dict(backend_headers)
+    if not public or "cache-control" not in headers:
+        headers["cache-control"] = NO_STORE
     return headers
 
 

@@ -33,6 +33,7 @@ class Reply:
     metadata: ResponseMetadata  # header and trailer metadata
     endpoint: str | None  # the target that answered; None for a fallback
     fallback: str | None = None  # "cache" or "empty" when the contract's fallback answered
+    fallback_cause: str | None = None  # then the gRPC status name of the failure it stands in for
 
 
 class CallObserver(Protocol):

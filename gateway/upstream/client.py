@@ -63,6 +63,6 @@ class Upstream:
             if not falls_back(error):
                 raise
             message, source = self.fallbacks.answer(rpc, request, context.user_id)
-            return Reply(message, [], None, fallback=source)
+            return Reply(message, [], None, fallback=source, fallback_cause=error.code.name)
         self.fallbacks.remember(rpc, request, context.user_id, reply.message)
         return reply

@@ -56,6 +56,7 @@ async def test_bad_create_changes_nothing(
         ("DELETE", "/api/v1/postcards/me", 405, "GET, HEAD"),
         ("GET", "/api/v1/users/login", 405, "POST"),
         ("PATCH", "/openapi.json", 405, "GET, HEAD"),
+        ("DELETE", "/api/v1/home", 405, "GET, HEAD"),
     ],
 )
 async def test_routing_errors(system: System, method: str, path: str, status: int, allow: str | None) -> None:

@@ -21,6 +21,7 @@ from gateway.settings import (
     UpstreamSettings,
 )
 from tests.support.flaky_server import FLAKY_MODULE, FLAKY_SERVICE, FlakyBackend
+from tests.support.http_errors import assert_error
 from tests.support.http_server import serve
 from tests.support.keys import SigningKey
 from tests.support.waiting import wait_until
@@ -66,15 +67,6 @@ def gateway(backend: FlakyBackend, key: SigningKey, tmp_path: Path) -> Gateway:
 
 def bearer(key: SigningKey, user: str) -> dict[str, str]:
     return {"authorization": f"Bearer {key.token(sub=user)}"}
-
-
-def assert_error(response: httpx.Response, status: int, grpc_status: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/json"
-    body = response.json()
-    assert set(body["error"]) == {"code", "status", "message", "details"}
-    assert (body["error"]["code"], body["error"]["status"]) == (status, grpc_status)
-    return body["error"]
 
 
 async def test_no_healthy_endpoint_is_503_with_retry_after(gateway: Gateway, backend: FlakyBackend) -> None:

@@ -277,11 +277,12 @@ async def test_fallback_answers_with_the_callers_own_last_answer(
     async with upstream_of([a.target]) as upstream:
         a.items = ["alice-1", "alice-2"]
         fresh = await upstream.call(mine, mine.request_class(), context("alice"))
-        assert (list(fresh.message.items), fresh.fallback) == (["alice-1", "alice-2"], None)
+        assert (list(fresh.message.items), fresh.fallback, fresh.fallback_cause) == (["alice-1", "alice-2"], None, None)
 
         a.fail_with = grpc.StatusCode.INTERNAL
         cached = await upstream.call(mine, mine.request_class(), context("alice"))
         assert (list(cached.message.items), cached.fallback) == (["alice-1", "alice-2"], "cache")
+        assert cached.fallback_cause == "INTERNAL"  # the failure it stands in for, for a caller to report
         other = await upstream.call(mine, mine.request_class(), context("bob"))
         assert (list(other.message.items), other.fallback) == ([], "empty")
 
@@ -293,7 +294,8 @@ async def test_fallback_answers_with_the_callers_own_last_answer(
         a.fail_with = None
         await a.set_serving(False)  # no endpoint at all: still the fallback
         await wait_until(lambda: endpoint(upstream, a).status == "NOT_SERVING")
-        assert (await upstream.call(mine, mine.request_class(), context("alice"))).fallback == "cache"
+        no_endpoint = await upstream.call(mine, mine.request_class(), context("alice"))
+        assert (no_endpoint.fallback, no_endpoint.fallback_cause) == ("cache", "UNAVAILABLE")
 
 
 async def test_a_call_the_server_cancelled_is_a_503_and_retried_where_safe(
