@@ -24,14 +24,19 @@ _UVICORN_PORT = re.compile(r"running on https?://[^:]+:(\d+)")
 
 
 class Child:
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+    """`python -m <args>` from this checkout; or, with `command`, that program (an installed entry point)."""
+
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], log_dir: Path,
+        *, command: list[str] | None = None, cwd: Path = REPO,
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self.port = 0
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", *args],
-                cwd=REPO,
+                command or [sys.executable, "-m", *args],
+                cwd=cwd,
                 env={**os.environ, **env},
                 stdout=subprocess.DEVNULL,
                 stderr=log,
