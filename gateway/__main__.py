@@ -1,4 +1,7 @@
-"""python -m gateway [--host H] [--port N]: run the gateway with settings from GATEWAY_* variables."""
+"""python -m gateway [--host H] [--port N] [--workers N]: run the gateway with settings from GATEWAY_* variables.
+
+With --workers N (N > 1) a supervisor runs N gateway processes on the same port (gateway/workers.py).
+"""
 from __future__ import annotations
 
 import argparse
@@ -13,13 +16,18 @@ from .app import create_app
 from .routes.table import RouteTableError
 from .serve import run
 from .settings import Settings
+from .workers import Supervisor, reuse_port_socket
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="postcard-gateway", description=__doc__)
+    parser = argparse.ArgumentParser(prog="postcard-gateway", description=__doc__.splitlines()[0])
     parser.add_argument("--host", help="bind address (default GATEWAY_HTTP__HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default GATEWAY_HTTP__PORT or 8080)")
+    parser.add_argument("--workers", type=int, default=1, help="gateway processes sharing the port (default 1)")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # one of a supervisor's workers
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
     try:
         settings = Settings()  # filled from the environment
     except ValidationError as exc:
@@ -33,11 +41,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.port is not None:
         settings.http.port = args.port
     configure_logging("gateway", settings.log_level, quiet=("uvicorn", "uvicorn.error", "uvicorn.access"))
+    serving = args.workers == 1  # else this process only supervises, and needs no tracer
     try:
-        app = create_app(settings, tracer_provider=tracer_provider_from_env("postcard-gateway"))
+        app = create_app(settings, tracer_provider=tracer_provider_from_env("postcard-gateway") if serving else None)
     except RouteTableError as exc:
         sys.exit(f"gateway: cannot serve the contracts: {exc}")
-    run(app, settings.http, app.state.lifecycle)
+    if not serving:  # the contracts and settings were checked just now: the workers will start
+        sys.exit(Supervisor(args.workers, settings.http.host, settings.http.port).run())
+    sockets = [reuse_port_socket(settings.http.host, settings.http.port)] if args.worker else None
+    run(app, settings.http, app.state.lifecycle, sockets)
 
 
 if __name__ == "__main__":

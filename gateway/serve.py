@@ -17,6 +17,8 @@ in-flight requests.
 """
 from __future__ import annotations
 
+import logging
+import socket
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -27,6 +29,8 @@ from starlette.types import ASGIApp
 from .http_server import server_config
 from .lifecycle import Lifecycle
 from .settings import HttpSettings
+
+log = logging.getLogger("gateway")
 
 
 class DrainingServer(uvicorn.Server):
@@ -43,6 +47,13 @@ class DrainingServer(uvicorn.Server):
         self._clock = clock
         self._signals = 0
         self._drain_until: float | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        for server in getattr(self, "servers", []):  # uvicorn says nothing of sockets it was handed
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                log.info("gateway listening on %s:%d", host, port, extra={"host": host, "port": port})
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # A signal handler: only flags here; the loop's tick does the rest. Unlike uvicorn's own handler,
@@ -62,6 +73,9 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
-def run(app: ASGIApp, settings: HttpSettings, lifecycle: Lifecycle) -> None:
-    """Serve `app` until a signal, drain, then stop as described above; returns when the server is done."""
-    DrainingServer(server_config(app, settings), lifecycle, settings.drain_seconds).run()
+def run(app: ASGIApp, settings: HttpSettings, lifecycle: Lifecycle, sockets: list[socket.socket] | None = None) -> None:
+    """Serve `app` until a signal, drain, then stop as described above; returns when the server is done.
+
+    `sockets`: already bound sockets to listen on (a worker's SO_REUSEPORT socket), else host and port.
+    """
+    DrainingServer(server_config(app, settings), lifecycle, settings.drain_seconds).run(sockets)

@@ -1,6 +1,6 @@
 """JSON logs on stderr, one object per line, in one shape for the gateway, the services and the worker:
 
-    {"time", "level", "logger", "message", "service", "request_id", "trace_id", ...fields of the line}
+    {"time", "level", "logger", "message", "service", "pid", "request_id", "trace_id", ...fields of the line}
 
 `request_id` is the one bound in `telemetry.context`; `trace_id` is the current OpenTelemetry
 span's (null when none is recorded). Idempotent: calling it again replaces the handler.
@@ -33,8 +33,8 @@ def configure_logging(service: str, level: str = "INFO", quiet: tuple[str, ...] 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
         OrjsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            "%(asctime)s %(levelname)s %(name)s %(message)s %(process)d %(request_id)s %(trace_id)s",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
             static_fields={"service": service},
         )
     )

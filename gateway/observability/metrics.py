@@ -23,7 +23,7 @@ from starlette.responses import Response
 
 from ..upstream.rpc import Rpc
 
-MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # set before prometheus_client is imported (gateway/workers.py)
 # From a cache hit on the same host to a slow downstream: milliseconds matter most here.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}

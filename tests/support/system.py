@@ -48,11 +48,11 @@ class ProcessSystem:
         return child
 
     async def gateway(self, name: str, services: list[Child], upstream: dict[str, Any] | None = None,
-                      **env: str) -> httpx.AsyncClient:
+                      args: list[str] | None = None, **env: str) -> httpx.AsyncClient:
         upstreams = {POSTCARD_SERVICE: {"endpoints": [f"127.0.0.1:{s.port}" for s in services],
                                         "health": {"reconnect_initial_seconds": 0.05, "reconnect_max_seconds": 0.5},
                                         **(upstream or {})}}
-        child = Child(name, ["gateway", "--port", "0"], {
+        child = Child(name, ["gateway", "--port", "0", *(args or [])], {
             "GATEWAY_AUTH__JWKS_PATH": str(self.jwks),
             "GATEWAY_UPSTREAMS": json.dumps(upstreams),
             "GATEWAY_RATE_LIMIT__DEFAULT": "1000/second",
