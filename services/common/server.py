@@ -101,6 +101,7 @@ class ServiceServer:
         self.service_names = list(service_names)
         self.drain_seconds = drain_seconds
         self.observability = observability or Observability()
+        self.http_ports: dict[str, int] = {}  # other ports it serves (the user-service's JWKS), by name
         self._on_start: list[Callable[[], Awaitable[None]]] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._drain_over = asyncio.Event()

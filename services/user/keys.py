@@ -102,18 +102,22 @@ def public_jwk(public_key: Ed25519PublicKey) -> dict[str, str]:
     }
 
 
-def publish_jwks(settings: UserServiceSettings, signing_key: SigningKey) -> Path:
-    """Write the signing key's and the extra public keys' JWKS to ``jwt.jwks_path``; return the path.
-
-    The signing key comes first; a key listed twice (say the signing key also in the extras) is
-    published once. The file is replaced atomically, so a reader sees the old or the new document.
-    """
+def jwks_document(settings: UserServiceSettings, signing_key: SigningKey) -> dict[str, Any]:
+    """The JWKS of the signing key and the extra public keys: the signing key first, each key once."""
     keys = [signing_key.private_key.public_key()]
     keys += [load_public_key(path) for path in settings.jwt.extra_public_key_paths]
     unique: dict[str, Ed25519PublicKey] = {}
     for key in keys:
         unique.setdefault(kid_for(key), key)
-    document: dict[str, Any] = {"keys": [public_jwk(key) for key in unique.values()]}
+    return {"keys": [public_jwk(key) for key in unique.values()]}
+
+
+def publish_jwks(settings: UserServiceSettings, signing_key: SigningKey) -> Path:
+    """Write `jwks_document` to ``jwt.jwks_path``; return the path.
+
+    The file is replaced atomically, so a reader sees the old or the new document.
+    """
+    document = jwks_document(settings, signing_key)
     path = settings.resolved_jwks_path
     _write_atomically(path, json.dumps(document, indent=2).encode() + b"\n", mode=0o644)
     log.info("published JWKS", extra={"path": str(path), "kids": [jwk["kid"] for jwk in document["keys"]]})

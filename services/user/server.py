@@ -6,6 +6,7 @@ configuration stops the process at start with a ConfigError instead of failing t
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from contextlib import AsyncExitStack
 
@@ -16,7 +17,8 @@ from postcardapp.user.v1 import user_service_pb2 as pb
 from postcardapp.user.v1 import user_service_pb2_grpc as pb_grpc
 from services.common.observability import Observability
 from services.common.server import COMMON_SERVER_OPTIONS, ServiceServer, add_standard_services, bind
-from services.user.keys import load_signing_key, publish_jwks
+from services.user.jwks_http import JwksEndpoint
+from services.user.keys import jwks_document, load_signing_key, publish_jwks
 from services.user.schema import open_database
 from services.user.servicer import UserServicer
 from services.user.settings import UserServiceSettings, env_name, require_complete
@@ -51,6 +53,7 @@ async def create_server(
     require_complete(settings)
     signing_key = load_signing_key(settings)
     publish_jwks(settings, signing_key)
+    jwks = json.dumps(jwks_document(settings, signing_key)).encode()
     tokens = TokenIssuer(signing_key, settings.jwt)
     db = await asyncio.to_thread(open_database, settings.resolved_db_path)
     observability = Observability(tracer_provider)
@@ -65,11 +68,18 @@ async def create_server(
         health = add_standard_services(grpc_server, [SERVICE_NAME])
         port = bind(grpc_server, settings.host, settings.port)
         await observability.serve_metrics(settings.host, settings.metrics_port, env_name("metrics_port"))
+        jwks_endpoint = None
+        if settings.jwks_port is not None:
+            jwks_endpoint = await JwksEndpoint.start(jwks, settings.host, settings.jwks_port, env_name("jwks_port"))
+            undo.push_async_callback(jwks_endpoint.close)
         undo.pop_all()  # all went well: from here on the server owns them
 
     server = ServiceServer(
         grpc_server, health, [SERVICE_NAME], drain_seconds=settings.drain_seconds, observability=observability
     )
     server.on_stop(wechat.aclose)
+    if jwks_endpoint is not None:
+        server.on_stop(jwks_endpoint.close)
+        server.http_ports["jwks"] = jwks_endpoint.port
     log.info("user-service configured", extra={"db_path": str(settings.resolved_db_path), "kid": tokens.kid})
     return server, port

@@ -1,0 +1,65 @@
+"""The user-service's public keys over HTTP: `GET /.well-known/jwks.json`.
+
+Gateways on other machines cannot read the JWKS file; they fetch this document instead
+(`GATEWAY_AUTH__JWKS_URL`) and refresh it, so that a new signing key reaches every gateway without
+a redeploy. Off by default: `USER_SERVICE_JWKS_PORT` turns it on (0: any free port, logged). It is
+the standard library's WSGI server on a daemon thread, as the metrics port is: one small document,
+fixed for the process's life (keys change with a restart), answered with a cache lifetime shorter
+than the gateways' refresh.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+log = logging.getLogger(__name__)
+
+PATH = "/.well-known/jwks.json"
+_CACHE = "public, max-age=60"
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("jwks request: " + format, *args)
+
+
+class JwksEndpoint:
+    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+        self.port: int = server.server_port
+
+    @classmethod
+    async def start(cls, document: bytes, host: str, port: int, variable: str) -> JwksEndpoint:
+        """Serve `document` on host:port; OSError naming the address and `variable` if it is taken."""
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            if environ.get("PATH_INFO") != PATH or environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+                start_response("404 Not Found", [("Content-Type", "application/json")])
+                return [b'{"error": "not found"}']
+            start_response("200 OK", [("Content-Type", "application/json"), ("Cache-Control", _CACHE),
+                                      ("Content-Length", str(len(document)))])
+            return [document]
+
+        try:
+            server = await asyncio.to_thread(make_server, host, port, app, handler_class=_Quiet)
+        except OSError as exc:
+            raise OSError(f"could not serve the JWKS on {host}:{port} (address in use or not available; "
+                          f"set {variable})") from exc
+        thread = threading.Thread(target=server.serve_forever, name="jwks-http", daemon=True)
+        thread.start()
+        endpoint = cls(server, thread)
+        log.info("serving the JWKS", extra={"host": host, "jwks_port": endpoint.port, "path": PATH})
+        return endpoint
+
+    async def close(self) -> None:
+        def shut() -> None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+
+        await asyncio.to_thread(shut)

@@ -1,0 +1,49 @@
+"""The JWKS over HTTP: the document the file holds, at /.well-known/jwks.json, usable by a gateway's JWKS_URL."""
+from __future__ import annotations
+
+import json
+import socket
+
+import httpx
+import pytest
+
+from gateway.policy.auth import JwtAuthenticator
+from gateway.settings import AuthSettings
+from postcardapp.user.v1 import user_service_pb2 as pb
+from services.user.server import create_server
+
+from .support import MakeSettings, Serve
+
+
+async def test_the_jwks_is_served_as_the_file_says_and_nothing_else(make_settings: MakeSettings, serve: Serve) -> None:
+    settings = make_settings(jwks_port=0)
+    async with serve(settings) as running:
+        base = f"http://127.0.0.1:{running.server.http_ports['jwks']}"
+        async with httpx.AsyncClient(base_url=base) as http:
+            answer = await http.get("/.well-known/jwks.json")
+            assert answer.status_code == 200 and answer.headers["content-type"] == "application/json"
+            assert answer.json() == json.loads(settings.resolved_jwks_path.read_text())
+            assert "max-age" in answer.headers["cache-control"]
+            assert (await http.get("/anything-else")).status_code == 404
+            assert (await http.post("/.well-known/jwks.json")).status_code == 404
+
+
+async def test_a_gateway_verifies_a_login_token_with_the_jwks_url(make_settings: MakeSettings, serve: Serve) -> None:
+    async with serve(make_settings(jwks_port=0, wechat={"dev_fake": True})) as running:
+        token = (await running.stub.Login(pb.LoginRequest(code="any-code"))).token
+        url = f"http://127.0.0.1:{running.server.http_ports['jwks']}/.well-known/jwks.json"
+        authenticator = JwtAuthenticator(AuthSettings(jwks_url=url))
+        await authenticator.start()
+        try:
+            principal = await authenticator.authenticate(f"Bearer {token}")
+        finally:
+            await authenticator.close()
+        assert principal.subject == running.verify(token)["sub"]
+
+
+async def test_a_busy_jwks_port_names_the_setting(make_settings: MakeSettings) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        with pytest.raises(OSError, match="USER_SERVICE_JWKS_PORT"):
+            await create_server(make_settings(jwks_port=holder.getsockname()[1]))
