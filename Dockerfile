@@ -14,6 +14,7 @@ COPY deploy/build-runtime.sh deploy/
 COPY gateway/ gateway/
 COPY services/ services/
 COPY telemetry/ telemetry/
+COPY trust/ trust/
 COPY generated/ generated/
 RUN sh deploy/build-runtime.sh /src /opt/venv
 

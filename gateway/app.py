@@ -19,6 +19,9 @@ from fastapi.openapi.utils import get_openapi
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.middleware import Middleware
 
+from trust.jwks import JwksError
+from trust.tokens import JwtAuthenticator
+
 from .aggregate import ROUTE_NAMES, ROUTE_NAMESPACE, install_aggregates
 from .aggregate.composed import Composer
 from .boundary import ErrorBoundary
@@ -34,10 +37,8 @@ from .observability.request_id import RequestIdMiddleware
 from .observability.tracing import Tracing
 from .openapi.document import add_contract_routes
 from .pipeline import Pipeline, PreparedRoute
-from .policy.auth import JwtAuthenticator
 from .policy.client_address import ClientAddress
 from .policy.guard import Guard
-from .policy.jwks import JwksError
 from .policy.ratelimit import RateLimits
 from .routes.router import Router
 from .routes.table import RouteTableError, import_contracts, load_routes, rpc_catalog

@@ -26,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from trust.tokens import Principal
+
 from .cors import CorsMiddleware
 from .errors import GatewayError, error_response, internal_error_response
 from .lifecycle import Lifecycle
@@ -34,7 +36,6 @@ from .observability.metrics import GatewayMetrics
 from .observability.request_id import HEADER as REQUEST_ID
 from .observability.request_id import accept_request_id, bind_request_id, unbind_request_id
 from .observability.tracing import Tracing, finish_span
-from .policy.auth import Principal
 from .policy.guard import Guard
 from .policy.ratelimit import RouteLimits
 from .routes.router import PathValues, Router

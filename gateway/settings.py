@@ -9,12 +9,13 @@ the environment at import time.
 from __future__ import annotations
 
 import ipaddress
-from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from limits import parse_many
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from trust.settings import TokenSettings
 
 USER_SERVICE = "postcardapp.user.v1.UserService"
 POSTCARD_SERVICE = "postcardapp.postcard.v1.PostcardService"
@@ -43,34 +44,10 @@ class HttpSettings(BaseModel):
     max_in_flight_requests: int = Field(500, gt=0)
 
 
-class AuthSettings(BaseModel):
-    """JWT verification. Exactly one key source (file or URL) is required."""
+class AuthSettings(TokenSettings):
+    """JWT verification of the clients' tokens (`trust.settings`)."""
 
-    # JWKS document written by the user-service (development) ...
-    jwks_path: Path | None = None
-    # ... or served over HTTP(S).
-    jwks_url: str | None = None
-    # How often the key set is reloaded (and at most how often an unknown kid triggers a reload).
-    jwks_refresh_seconds: float = Field(300.0, gt=0)
-    jwks_min_refresh_interval_seconds: float = Field(10.0, ge=0)
-    issuer: str = "postcardapp-user-service"
-    audience: str = "postcardapp-gateway"
-    # Explicit allow-list: never derived from the token header.
-    algorithms: list[str] = ["EdDSA"]
-    leeway_seconds: float = Field(30.0, ge=0, le=300)
-    # Verified tokens kept (until their exp) so a hot token is not re-verified on every request.
-    token_cache_size: int = Field(10_000, ge=0)
-
-    @model_validator(mode="after")
-    def _one_key_source(self) -> AuthSettings:
-        if (self.jwks_path is None) == (self.jwks_url is None):
-            raise ValueError(
-                "set exactly one JWT key source: GATEWAY_AUTH__JWKS_PATH (a JWKS file) "
-                "or GATEWAY_AUTH__JWKS_URL (an http(s) URL serving a JWKS document)"
-            )
-        if "none" in {a.lower() for a in self.algorithms} or any(a.upper().startswith("HS") for a in self.algorithms):
-            raise ValueError("GATEWAY_AUTH__ALGORITHMS may hold only asymmetric algorithms (EdDSA, RS256, ES256, ...)")
-        return self
+    ENV_PREFIX: ClassVar[str] = "GATEWAY_AUTH__"
 
 
 class HealthCheckSettings(BaseModel):

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
+from trust.tokens import AuthError, JwtAuthenticator, Principal, single_authorization
+
 from ..errors import GatewayError
 from ..observability.metrics import GatewayMetrics
-from .auth import AuthError, JwtAuthenticator, Principal, single_authorization
 from .client_address import ClientAddress
 from .ratelimit import RateLimits, RouteLimits
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from trust.tokens import Principal
+
 from ..errors import invalid_argument
-from ..policy.auth import Principal
 from ..upstream.call import CallContext
 from ..upstream.deadline import InvalidTimeout, parse_grpc_timeout
 from .headers import IDEMPOTENCY_KEY, REQUEST_ID_METADATA, USER_ID_METADATA, request_metadata

@@ -7,10 +7,10 @@ import socket
 import httpx
 import pytest
 
-from gateway.policy.auth import JwtAuthenticator
-from gateway.settings import AuthSettings
 from postcardapp.user.v1 import user_service_pb2 as pb
 from services.user.server import create_server
+from trust.settings import TokenSettings
+from trust.tokens import JwtAuthenticator
 
 from .support import MakeSettings, Serve
 
@@ -32,7 +32,7 @@ async def test_a_gateway_verifies_a_login_token_with_the_jwks_url(make_settings:
     async with serve(make_settings(jwks_port=0, wechat={"dev_fake": True})) as running:
         token = (await running.stub.Login(pb.LoginRequest(code="any-code"))).token
         url = f"http://127.0.0.1:{running.server.http_ports['jwks']}/.well-known/jwks.json"
-        authenticator = JwtAuthenticator(AuthSettings(jwks_url=url))
+        authenticator = JwtAuthenticator(TokenSettings(jwks_url=url))
         await authenticator.start()
         try:
             principal = await authenticator.authenticate(f"Bearer {token}")

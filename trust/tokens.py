@@ -10,8 +10,8 @@ The order of checks puts the cheap ones first and lets no token choose how it is
    the exact token string, so any tampering misses), provided its signing key is still published;
 3. the unverified header gives only `alg` (refused unless in the allow-list, before any crypto)
    and `kid`; the claims must have the right JSON types, `sub` a well-formed user id
-   (`gateway.policy.claims`); the key comes from the JWKS by kid alone (an unknown kid may
-   trigger a rate-limited reload, see `gateway.policy.jwks`);
+   (`trust.claims`); the key comes from the JWKS by kid alone (an unknown kid may
+   trigger a rate-limited reload, see `trust.jwks`);
 4. PyJWT checks the signature (with the key's own algorithm), `exp`, `iat`/`nbf` (not in the
    future), `iss` and `aud`, all required, with `leeway_seconds` of clock skew.
 
@@ -32,9 +32,9 @@ import grpc
 import httpx
 import jwt
 
-from gateway.policy.claims import ClaimError, check_claim_types
-from gateway.policy.jwks import JwksKeySource
-from gateway.settings import AuthSettings
+from trust.claims import ClaimError, check_claim_types
+from trust.jwks import JwksKeySource
+from trust.settings import TokenSettings
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ class JwtAuthenticator:
 
     def __init__(
         self,
-        settings: AuthSettings,
+        settings: TokenSettings,
         *,
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.time,

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.policy.jwks import MAX_DOCUMENT_BYTES, JwksError, JwksKeySource, parse_jwks
+from trust.jwks import MAX_DOCUMENT_BYTES, JwksError, JwksKeySource, parse_jwks
 
 EDDSA = ["EdDSA"]
 
@@ -40,7 +40,7 @@ def test_unusable_keys_are_skipped_and_logged(mutate, reason, make_key, caplog) 
     good, bad = make_key("good"), make_key("bad")
     bad_jwk = bad.public_jwk()
     mutate(bad_jwk)
-    with caplog.at_level(logging.WARNING, logger="gateway.policy.jwks"):
+    with caplog.at_level(logging.WARNING, logger="trust.jwks"):
         keys = parse_jwks(doc(bad_jwk, good.public_jwk()), EDDSA)
     assert set(keys) == {"good"}
     assert reason in caplog.text

@@ -15,8 +15,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from gateway.policy.auth import JwtAuthenticator
-from gateway.settings import AuthSettings
+from trust.settings import TokenSettings
+from trust.tokens import JwtAuthenticator
 
 ISSUER = "test-issuer"
 AUDIENCE = "test-gateway"
@@ -72,14 +72,14 @@ def jwks_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_settings(jwks_path: Path) -> Callable[..., AuthSettings]:
-    """AuthSettings on the test's JWKS file (or `jwks_url=...`), test issuer and audience."""
+def make_settings(jwks_path: Path) -> Callable[..., TokenSettings]:
+    """TokenSettings on the test's JWKS file (or `jwks_url=...`), test issuer and audience."""
 
-    def make(**overrides: Any) -> AuthSettings:
+    def make(**overrides: Any) -> TokenSettings:
         values: dict[str, Any] = {"issuer": ISSUER, "audience": AUDIENCE, "jwks_path": jwks_path}
         if "jwks_url" in overrides:
             values.pop("jwks_path")
-        return AuthSettings(**(values | overrides))
+        return TokenSettings(**(values | overrides))
 
     return make
 
@@ -189,7 +189,7 @@ def serve_jwks(jwks_server: JwksServer) -> Callable[..., JwksServer]:
 
 @pytest.fixture
 async def start_authenticator(
-    make_settings: Callable[..., AuthSettings], wall_clock: FakeClock, monotonic_clock: FakeClock
+    make_settings: Callable[..., TokenSettings], wall_clock: FakeClock, monotonic_clock: FakeClock
 ) -> AsyncIterator[Callable[..., Awaitable[JwtAuthenticator]]]:
     """Start a JwtAuthenticator on the fake clocks (settings overrides as keywords); closed at teardown."""
     started: list[JwtAuthenticator] = []

@@ -14,8 +14,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.utils import base64url_decode, base64url_encode
 
-from gateway.policy.auth import AuthError, JwtAuthenticator, Principal, single_authorization
-from gateway.policy.jwks import JwksError
+from trust.jwks import JwksError
+from trust.tokens import AuthError, JwtAuthenticator, Principal, single_authorization
 
 Claims = Callable[..., dict[str, Any]]
 

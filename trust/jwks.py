@@ -28,7 +28,7 @@ from typing import Any
 import httpx
 import jwt
 
-from gateway.settings import AuthSettings
+from trust.settings import TokenSettings
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class JwksKeySource:
 
     def __init__(
         self,
-        settings: AuthSettings,
+        settings: TokenSettings,
         *,
         http_client: httpx.AsyncClient | None = None,
         clock: Callable[[], float] = time.monotonic,
