@@ -82,6 +82,10 @@ class GatewayMetrics:
         self.upstream_calls.labels(rpc.service, rpc.name, endpoint, code).inc()
         self.upstream_latency.labels(rpc.service, rpc.name).observe(seconds)
 
+    def stream_ended(self, rpc: Rpc, endpoint: str, code: str) -> None:
+        # Counted, but kept out of the per-try latency histogram: a stream lasts as long as it has to.
+        self.upstream_calls.labels(rpc.service, rpc.name, endpoint, code).inc()
+
     def retried(self, rpc: Rpc) -> None:
         self.retries.labels(rpc.service, rpc.name).inc()
 

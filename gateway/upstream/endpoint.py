@@ -59,6 +59,7 @@ class Endpoint:
         )
         self.in_flight = 0
         self._calls: dict[str, grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
+        self._streams: dict[str, grpc.aio.UnaryStreamMultiCallable[Any, Any]] = {}
 
     @property
     def status(self) -> Status:
@@ -74,6 +75,18 @@ class Endpoint:
                 response_deserializer=rpc.response_class.FromString,
             )
             self._calls[rpc.path] = call
+        return call
+
+    def stream_multicallable(self, rpc: Rpc) -> grpc.aio.UnaryStreamMultiCallable[Any, Any]:
+        """The channel's callable for the server-streaming `rpc`, made once."""
+        call = self._streams.get(rpc.path)
+        if call is None:
+            call = self.channel.unary_stream(
+                rpc.path,
+                request_serializer=rpc.request_class.SerializeToString,
+                response_deserializer=rpc.response_class.FromString,
+            )
+            self._streams[rpc.path] = call
         return call
 
     def start(self) -> None:
