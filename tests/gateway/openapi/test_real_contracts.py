@@ -212,5 +212,6 @@ def test_the_status_events_are_a_stream_of_the_status_messages(doc) -> None:
     assert set(ok["content"]) == {"application/x-ndjson", "text/event-stream"}
     line = ok["content"]["application/x-ndjson"]["x-itemSchema"]
     assert line["anyOf"] == [ref(POSTCARD + "GetTaskStatusResponse"), ref("Error")]
-    for message in (pb.GetTaskStatusResponse(status="processing"), pb.GetTaskStatusResponse(status="failed", error="x")):
+    for message in (pb.GetTaskStatusResponse(status="processing"),
+                    pb.GetTaskStatusResponse(status="failed", error="x")):
         assert json_schema_ok(doc, line, json_format.MessageToDict(message, preserving_proto_field_name=True))
