@@ -83,7 +83,7 @@ class GatewayMetrics:
             "gateway_jwt_failures", "Refused bearer tokens, by reason.", ["reason"], registry=registry,
         )
         self.shed = Counter(
-            "gateway_http_shed", "Requests answered 503 by the HTTP server's load shedding, by limit.",
+            "gateway_http_shed", "Requests answered 503 because a limit of this process was reached, by limit.",
             ["limit"], registry=registry,
         )
 

@@ -81,22 +81,13 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
 
     @guarded
     async def GetTaskStatus(self, request: pb.GetTaskStatusRequest, context: Context) -> pb.GetTaskStatusResponse:
-        user_id = await require_caller(context)
-        task_id = validate_id("task_id", request.task_id)
-        task = await asyncio.to_thread(self._store.task, user_id, task_id)
-        if task is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, TASK_NOT_FOUND)
-        return _status(task)
+        return _status(await self._own_task(request.task_id, context))
 
     @guarded_stream
     async def WatchTaskStatus(
         self, request: pb.WatchTaskStatusRequest, context: Context
     ) -> AsyncIterator[pb.GetTaskStatusResponse]:
-        user_id = await require_caller(context)
-        task_id = validate_id("task_id", request.task_id)
-        task = await asyncio.to_thread(self._store.task, user_id, task_id)
-        if task is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, TASK_NOT_FOUND)
+        task = await self._own_task(request.task_id, context)
         yield _status(task)
         try:
             async for view in self._watcher.follow(task):
@@ -127,6 +118,14 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
         if image is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, POSTCARD_NOT_FOUND)
         return httpbody_pb2.HttpBody(content_type="image/svg+xml", data=image)
+
+    async def _own_task(self, task_id: str, context: Context) -> TaskView:
+        """The caller's task; aborts with NOT_FOUND when it is unknown or someone else's."""
+        user_id = await require_caller(context)
+        task = await asyncio.to_thread(self._store.task, user_id, validate_id("task_id", task_id))
+        if task is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, TASK_NOT_FOUND)
+        return task
 
 
 def _status(task: TaskView) -> pb.GetTaskStatusResponse:
