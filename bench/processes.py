@@ -9,6 +9,7 @@ itself dies without cleaning up (PR_SET_PDEATHSIG).
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import re
 import shutil
@@ -49,7 +50,8 @@ class Pinning:
 
 
 class Server:
-    """A server child whose port is read from its log ("running on"/"listening on 127.0.0.1:PORT")."""
+    """A server child whose port is read from its log: "running on"/"listening on 127.0.0.1:PORT", or our
+    services' JSON line `{"message": "<name> listening", "port": PORT, ...}`."""
 
     def __init__(self, name: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
         self.name = name
@@ -74,12 +76,29 @@ class Server:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
-            found = _LISTENING.search(self.log_path.read_text(errors="replace"))
+            text = self.log_path.read_text(errors="replace")
+            found = _LISTENING.search(text)
             if found:
                 self.port = int(found.group(1))
                 return
+            port = self.logged_value("listening", "port")
+            if port is not None:
+                self.port = port
+                return
             time.sleep(0.05)
         raise RuntimeError(f"{self.name} did not report its port within {timeout} s:\n{self.tail()}")
+
+    def logged_value(self, message_part: str, field: str) -> int | None:
+        """`field` (an int) of the first JSON log line whose message contains `message_part`."""
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line) if line.startswith("{") else {}
+            except ValueError:  # a line being written
+                continue
+            if (isinstance(record, dict) and message_part in str(record.get("message", ""))
+                    and isinstance(record.get(field), int)):
+                return int(record[field])
+        return None
 
     def tail(self, lines: int = 15) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])

@@ -43,6 +43,7 @@ from .policy.ratelimit import RateLimits
 from .routes.router import Router
 from .routes.table import RouteTableError, import_contracts, load_routes, rpc_catalog
 from .settings import Settings
+from .streaming.admission import StreamSlots
 from .transcode.plan import RoutePlan, build_plan
 from .upstream.client import Upstream
 
@@ -73,7 +74,8 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     metrics = GatewayMetrics()
     tracing = Tracing(tracer_provider)
     upstream = Upstream(
-        settings.upstreams, settings.fallback, observer=metrics, interceptors=tracing.grpc_interceptors()
+        settings.upstreams, settings.fallback, observer=metrics, interceptors=tracing.grpc_interceptors(),
+        stream_max_seconds=settings.streams.max_duration_seconds,
     )
     authenticator = JwtAuthenticator(settings.auth)
     lifecycle = Lifecycle()
@@ -95,6 +97,8 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         tracing,
         CorsMiddleware(None, **cors_options) if settings.http.cors_origins else None,  # type: ignore[arg-type]
         settings.http.max_body_bytes,
+        StreamSlots(settings.streams.max_per_caller, settings.max_open_streams, metrics),
+        settings.streams,
     )
 
     @asynccontextmanager

@@ -3,6 +3,12 @@
     request id -> trace -> authenticate -> limit -> transcode in -> call upstream -> render
                -> respond (CORS, request id, drain) -> observe (metrics, access line)
 
+A server-streaming route differs after `transcode in`: `open stream` (caps on
+open streams, the upstream call up to its first message) instead of `call
+upstream` and `render`, then its respond stage sends one event per message
+until the stream ends (`streaming/response.py`); an error before the first
+message is an ordinary error response.
+
 Contract routes take this path straight from the front door (`front_door.py`):
 no FastAPI middleware wraps them, every policy is a plain stage here. `call
 upstream` is the upstream layer (`upstream/client.py`): a healthy endpoint, its
@@ -16,8 +22,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from google.protobuf.message import Message
@@ -40,6 +47,10 @@ from .policy.guard import Guard
 from .policy.ratelimit import RouteLimits
 from .routes.router import PathValues, Router
 from .routes.table import Route
+from .settings import StreamSettings
+from .streaming.admission import StreamSlots
+from .streaming.framing import negotiate
+from .streaming.response import ServerStream
 from .transcode import request as transcode_in
 from .transcode.context import call_context
 from .transcode.plan import RoutePlan
@@ -74,6 +85,8 @@ class Pipeline:
         tracing: Tracing,
         cors: CorsMiddleware | None,
         max_body_bytes: int,
+        streams: StreamSlots,
+        stream_settings: StreamSettings,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.router = router
@@ -85,6 +98,8 @@ class Pipeline:
         self.tracing = tracing
         self.cors = cors
         self.max_body_bytes = max_body_bytes
+        self.streams = streams
+        self.stream_settings = stream_settings
         self.clock = clock
 
     def claim(self, scope: Scope) -> tuple[PreparedRoute, PathValues] | None:
@@ -108,18 +123,23 @@ class Pipeline:
                 response = await self.answer(Request(scope, receive), prepared, path_values, request_id, exchange)
                 exchange.status = response.status_code
                 finish_span(span, exchange.status)
-                await self.respond(scope, send, response, request_id)
+                if isinstance(response, ServerStream):
+                    await response.send(scope, receive, self.sender(scope, send, request_id))
+                else:
+                    await self.respond(scope, send, response, request_id)
             finally:
                 observe(self.metrics, exchange, time.perf_counter() - started)  # in the span: its trace id
                 unbind_request_id(bound)
 
     async def answer(
         self, request: Request, prepared: PreparedRoute, path_values: PathValues, request_id: str, exchange: Exchange
-    ) -> Response:
+    ) -> Response | ServerStream:
         try:
             principal = await self.authenticate(prepared, request, exchange)
             await self.limit(prepared, request, principal)
             message, context = await self.transcode_in(prepared, request, path_values, principal, request_id)
+            if prepared.route.server_streaming:
+                return await self.open_stream(prepared, request, principal, message, context, exchange)
             reply = await self.call_upstream(prepared, message, context, exchange)
             return render(prepared.plan, reply)
         except GatewayError as error:
@@ -168,17 +188,57 @@ class Pipeline:
         exchange.grpc_code = "OK" if reply.fallback is None else None
         return reply
 
+    async def open_stream(
+        self,
+        prepared: PreparedRoute,
+        request: Request,
+        principal: Principal | None,
+        message: Message,
+        context: CallContext,
+        exchange: Exchange,
+    ) -> ServerStream:
+        """A slot under the caps on open streams (429 / 503), then the upstream stream up to its first message."""
+        framing = negotiate(request.headers.get("accept"), self.stream_settings.retry_milliseconds)
+        slot = self.streams.admit(self.guard.caller(request, principal), prepared.label)
+        try:
+            upstream = await self.upstream.open_stream(prepared.route.rpc, message, context)
+        except GatewayError as error:
+            slot.release()
+            exchange.grpc_code = error.code.name
+            raise
+        except BaseException:
+            slot.release()
+            raise
+        exchange.endpoint = upstream.endpoint
+        return ServerStream(prepared.plan, upstream, framing, slot, self.stream_settings, exchange)
+
     async def respond(self, scope: Scope, send: Send, response: Response, request_id: str) -> None:
         """Send the response with the request id, CORS headers for an allowed origin, and the drain's close."""
-        headers = [*response.raw_headers, (REQUEST_ID, request_id.encode())]
+        await self.start(scope, send, response.status_code, response.raw_headers, request_id)
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def start(
+        self, scope: Scope, send: Send, status: int, raw_headers: list[tuple[bytes, bytes]], request_id: str
+    ) -> None:
+        headers = [*raw_headers, (REQUEST_ID, request_id.encode())]
         if self.lifecycle.draining:
             headers.append(_CLOSE)  # reconnect to a replica that is not going away
-        start = {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        start = {"type": "http.response.start", "status": status, "headers": headers}
         if self.cors is not None and any(name == _ORIGIN for name, _ in scope["headers"]):
             await self.cors.send(start, send, Headers(scope=scope))  # Starlette's own rule for simple requests
         else:
             await send(start)
-        await send({"type": "http.response.body", "body": response.body})
+
+    def sender(self, scope: Scope, send: Send, request_id: str) -> Send:
+        """`send` for a streamed answer: its start gets the headers `respond` adds."""
+
+        async def send_streamed(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                await self.start(scope, send, message["status"], list(message["headers"]), request_id)
+            else:
+                await send(message)
+
+        return send_streamed
 
     async def unmatched(self, scope: Scope, receive: Receive, send: Send) -> None:
         """FastAPI's default route: a path no route serves (404) or serves under other methods (405 with Allow)."""

@@ -179,6 +179,23 @@ class RateLimitSettings(BaseModel):
         return self
 
 
+class StreamSettings(BaseModel):
+    """Server-streaming routes: Server-Sent Events or NDJSON (gateway/streaming/)."""
+
+    # Longest a stream stays open when its contract sets no `timeout` (a client's grpc-timeout may shorten it).
+    max_duration_seconds: float = Field(300.0, gt=0)
+    # Server-Sent Events: a comment line this often, so that idle proxies keep the connection open.
+    heartbeat_seconds: float = Field(15.0, gt=0)
+    # Server-Sent Events: the `retry:` hint, how long an EventSource waits before it reconnects (milliseconds).
+    retry_milliseconds: int = Field(3000, ge=0)
+    # Open streams of one caller (beyond: 429) and of this process (beyond: 503; None: half of
+    # GATEWAY_HTTP__MAX_IN_FLIGHT_REQUESTS, since an open stream is an in-flight request to the HTTP server).
+    max_per_caller: int = Field(10, ge=1)
+    max_total: int | None = Field(None, ge=1)
+    # A client that takes longer than this to accept one event (it stopped reading) is dropped.
+    send_timeout_seconds: float = Field(30.0, gt=0)
+
+
 class ContractSettings(BaseModel):
     """Where the gateway finds the compiled contracts (imported for their descriptors)."""
 
@@ -199,6 +216,23 @@ class Settings(BaseSettings):
     upstreams: dict[str, UpstreamSettings]
     fallback: FallbackSettings = FallbackSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
+    streams: StreamSettings = StreamSettings()
     # At start-up, wait at most this long for every endpoint's first health report before reporting ready.
     startup_wait_seconds: float = Field(3.0, ge=0)
     log_level: str = "INFO"
+
+    @property
+    def max_open_streams(self) -> int:
+        """The cap on open streams in this process (`streams.max_total`, else half the in-flight limit)."""
+        return self.streams.max_total or max(1, self.http.max_in_flight_requests // 2)
+
+    @model_validator(mode="after")
+    def _streams_leave_room(self) -> Settings:
+        # An open stream is an in-flight request to the HTTP server: streams alone must not reach its limit.
+        if self.streams.max_total is not None and self.streams.max_total >= self.http.max_in_flight_requests:
+            raise ValueError(
+                f"GATEWAY_STREAMS__MAX_TOTAL ({self.streams.max_total}) must be below "
+                f"GATEWAY_HTTP__MAX_IN_FLIGHT_REQUESTS ({self.http.max_in_flight_requests}): open streams count as "
+                "in-flight requests, and other requests would be shed"
+            )
+        return self

@@ -8,6 +8,11 @@ endpoint answered with which gRPC code, whether a fallback answered), then
      "duration_ms": 1.9, "request_id": "...", "trace_id": "...", "user_id": "...",
      "upstream": "10.0.3.7:50052", "grpc_code": "OK", "fallback": null}
 
+A stream (a server-streaming route) has its line when it ends, with the
+framing (`stream`: `sse` or `ndjson`), the events sent (`messages`) and how it
+ended (`stream_end`: `completed`, `error`, `client_gone`); its duration goes to
+the stream histogram, not the request-latency one, which it would distort.
+
 The route is the template, never the raw path (bounded metric labels, no ids
 in the log's route field). Health probes and scrapes log at DEBUG, so they do
 not drown the access log. `ObserveMiddleware` does the same for the routes
@@ -39,17 +44,23 @@ class Exchange:
     endpoint: str | None = None
     grpc_code: str | None = None
     fallback: str | None = None
+    stream: str | None = None  # the framing of a streamed answer
+    messages: int = 0  # events a stream sent
+    stream_end: str | None = None  # how a stream ended
 
 
 def observe(metrics: GatewayMetrics, exchange: Exchange, seconds: float) -> None:
     route, method = exchange.route, exchange.method
     metrics.requests.labels(route, method, str(exchange.status)).inc()
-    metrics.latency.labels(route, method).observe(seconds)
+    if exchange.stream is None:
+        metrics.latency.labels(route, method).observe(seconds)
+    else:
+        metrics.stream_duration.labels(route, exchange.stream_end or "").observe(seconds)
     if exchange.fallback is not None:
         metrics.fallbacks.labels(route, exchange.fallback).inc()
     level = logging.DEBUG if route.startswith(_QUIET_PREFIX) else logging.INFO
     if access_log.isEnabledFor(level):
-        access_log.log(level, "access", extra={
+        line = {
             "method": method,
             "route": route,
             "status": exchange.status,
@@ -58,7 +69,10 @@ def observe(metrics: GatewayMetrics, exchange: Exchange, seconds: float) -> None
             "upstream": exchange.endpoint,
             "grpc_code": exchange.grpc_code,
             "fallback": exchange.fallback,
-        })
+        }
+        if exchange.stream is not None:
+            line.update(stream=exchange.stream, messages=exchange.messages, stream_end=exchange.stream_end)
+        access_log.log(level, "access", extra=line)
 
 
 def noted_exchange(scope: Scope) -> Exchange | None:

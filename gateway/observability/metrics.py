@@ -26,6 +26,8 @@ from ..upstream.rpc import Rpc
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"  # set before prometheus_client is imported (gateway/workers.py)
 # From a cache hit on the same host to a slow downstream: milliseconds matter most here.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A stream lasts from a moment to its maximum duration (5 minutes by default).
+STREAM_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
 BREAKER_STATES = {"closed": 0, "half_open": 1, "open": 2}
 HEALTH_STATES = ("UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN", "UNREACHABLE")
 
@@ -40,6 +42,15 @@ class GatewayMetrics:
         self.latency = Histogram(
             "gateway_http_request_duration_seconds", "Time from the request's headers to its response.",
             ["route", "method"], buckets=LATENCY_BUCKETS, registry=registry,
+        )
+        self.stream_duration = Histogram(
+            "gateway_http_stream_duration_seconds",
+            "How long streamed answers lasted, by route template and how they ended (completed, error, client_gone).",
+            ["route", "outcome"], buckets=STREAM_BUCKETS, registry=registry,
+        )
+        self.streams_open = Gauge(
+            "gateway_http_streams_open", "Streamed answers in progress, by route template.",
+            ["route"], registry=registry, multiprocess_mode="livesum",
         )
         self.upstream_calls = Counter(
             "gateway_upstream_calls", "Tries of upstream gRPC calls, by service, method, endpoint and gRPC code.",
@@ -72,7 +83,7 @@ class GatewayMetrics:
             "gateway_jwt_failures", "Refused bearer tokens, by reason.", ["reason"], registry=registry,
         )
         self.shed = Counter(
-            "gateway_http_shed", "Requests answered 503 by the HTTP server's load shedding, by limit.",
+            "gateway_http_shed", "Requests answered 503 because a limit of this process was reached, by limit.",
             ["limit"], registry=registry,
         )
 
@@ -81,6 +92,10 @@ class GatewayMetrics:
     def tried(self, rpc: Rpc, endpoint: str, code: str, seconds: float) -> None:
         self.upstream_calls.labels(rpc.service, rpc.name, endpoint, code).inc()
         self.upstream_latency.labels(rpc.service, rpc.name).observe(seconds)
+
+    def stream_ended(self, rpc: Rpc, endpoint: str, code: str) -> None:
+        # Counted, but kept out of the per-try latency histogram: a stream lasts as long as it has to.
+        self.upstream_calls.labels(rpc.service, rpc.name, endpoint, code).inc()
 
     def retried(self, rpc: Rpc) -> None:
         self.retries.labels(rpc.service, rpc.name).inc()

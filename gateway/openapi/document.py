@@ -7,7 +7,7 @@ own list) named by dotted proto field paths, a JSON body per `google.api.http`
 raw bytes for `google.api.HttpBody` (with the contract's media type), the
 request headers the contract declares (with the rules the header allow-list
 applies), bearer JWT security and one error body for every failure. Message
-schemas come from `schemas.py`.
+schemas come from `schemas.py`; streamed answers are described by `streams.py`.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from ..routes.table import Route
 from ..routes.template import Kind, PathTemplate, Variable
 from ..transcode.headers import header_rule
 from ..transcode.plan import RoutePlan
+from . import streams
 from .schemas import REF_PREFIX, FieldPath, Schema, SchemaSet, behaviors, is_http_body
 
 OPENAPI_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
@@ -108,7 +109,8 @@ def add_contract_routes(document: dict[str, Any], plans: Sequence[RoutePlan], *,
         tags[_short(route.service)] = f"gRPC service `{route.service}`."
     components = result.setdefault("components", {})
     _merge(components, "schemas", {**schemas.components, "Error": ERROR_SCHEMA})
-    _merge(components, "responses", {name: _error_response(text, headers) for name, text, headers in _ERRORS.values()})
+    errors = [*_ERRORS.values(), *(streams.ERRORS.values() if any(p.route.server_streaming for p in plans) else ())]
+    _merge(components, "responses", {name: _error_response(text, headers) for name, text, headers in errors})
     _merge(components, "securitySchemes", SECURITY_SCHEMES)
     known = {tag["name"] for tag in result.get("tags", [])}
     new_tags = [{"name": name, "description": text} for name, text in tags.items() if name not in known]
@@ -140,7 +142,8 @@ def _operation(plan: RoutePlan, operation_id: str, schemas: SchemaSet, max_body_
         responses[status]["headers"] = copy.deepcopy(FALLBACK_HEADER)
     errors = ["400", *([] if route.policy.public else ["401"]), "404",
               *(["413", "415"] if route.body else []), "429", "500", "503", "504", "default"]
-    responses.update({code: {"$ref": f"#/components/responses/{_ERRORS[code][0]}"} for code in errors})
+    table = {**_ERRORS, **streams.ERRORS} if route.server_streaming else _ERRORS
+    responses.update({code: {"$ref": f"#/components/responses/{table[code][0]}"} for code in errors})
     operation["responses"] = responses
     operation["security"] = [] if route.policy.public else [{BEARER: []}]
     if route.method.GetOptions().deprecated:
@@ -233,6 +236,8 @@ def _success(plan: RoutePlan, status: str, schemas: SchemaSet) -> dict[str, Any]
         schema, what = schemas.field(target, request=False), f"field `{target.name}` of `{output.full_name}`"
     else:
         schema, what = schemas.message(target, request=False), f"`{output.full_name}`"
+    if route.server_streaming:
+        return streams.stream_response(phrase, what, schema)
     return {"description": f"{phrase}: {what}.", "content": {"application/json": {"schema": schema}}}
 
 

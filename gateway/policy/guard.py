@@ -58,9 +58,12 @@ class Guard:
         """Count the request against the route's limits for this caller (the user, else the address); 429."""
         if not self.limits.enabled:
             return
-        caller = f"user:{principal.subject}" if principal else f"ip:{self.client_address.of(request.scope)}"
         try:
-            await self.limits.check(limits, caller)
+            await self.limits.check(limits, self.caller(request, principal))
         except GatewayError:
             self.metrics.rate_limited.labels(route, "route").inc()
             raise
+
+    def caller(self, request: Request, principal: Principal | None) -> str:
+        """Whom per-caller limits count: the authenticated user, else the client's address."""
+        return f"user:{principal.subject}" if principal else f"ip:{self.client_address.of(request.scope)}"

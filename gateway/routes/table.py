@@ -3,7 +3,10 @@
 For each configured gRPC service, every method with a `google.api.http`
 annotation becomes one route per binding (the rule and its
 `additional_bindings`), with the gateway policy from our own method option.
-Nothing here runs per request.
+A server-streaming RPC becomes a route too (answered as Server-Sent Events or
+NDJSON, `gateway/streaming/`); client- and bidirectional streaming cannot be
+carried by one HTTP request and response, so an annotation on one stops
+start-up. Nothing here runs per request.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor
 
+from ..transcode.wellknown import HTTP_BODY
 from ..upstream.rpc import MethodPolicy, Rpc, RpcCatalog
 from .template import PathTemplate, TemplateError, parse_template
 
@@ -46,6 +50,10 @@ class Route:
         return self.rpc.policy
 
     @property
+    def server_streaming(self) -> bool:
+        return self.rpc.server_streaming
+
+    @property
     def grpc_path(self) -> str:
         return self.rpc.path
 
@@ -75,8 +83,10 @@ def load_routes(catalog: RpcCatalog) -> list[Route]:
     """All routes of the catalog's methods, checked (the router orders them itself).
 
     Raises RouteTableError for a malformed template, a body/response_body
-    naming no field, a variable bound to no scalar field, a streaming RPC with
-    an HTTP binding, or two bindings that collide exactly.
+    naming no field, a variable bound to no scalar field, a client- or
+    bidirectional-streaming RPC with an HTTP binding, a server-streaming one
+    with a fallback or a `google.api.HttpBody` response, or two bindings that
+    collide exactly.
     """
     routes: list[Route] = []
     for service in catalog.services:
@@ -90,13 +100,17 @@ def _method_routes(catalog: RpcCatalog, service: str, method: MethodDescriptor) 
     options = method.GetOptions()
     if not options.HasExtension(annotations_pb2.http):
         return []
-    if method.client_streaming or method.server_streaming:
-        raise RouteTableError(f"{service}.{method.name}: streaming RPCs cannot be exposed over REST")
-    rpc = catalog[f"{service}.{method.name}"]
+    where = f"{service}.{method.name}"
+    if method.client_streaming:
+        raise RouteTableError(
+            f"{where}: client-streaming and bidirectional RPCs cannot be exposed over REST (server streaming can)"
+        )
+    rpc = catalog[where]
+    if rpc.server_streaming and rpc.policy.fallback_cached_or_empty:
+        raise RouteTableError(f"{where}: a server-streaming RPC cannot declare a fallback")
     rule = options.Extensions[annotations_pb2.http]
     routes = []
     for index, binding in enumerate([rule, *rule.additional_bindings]):
-        where = f"{service}.{method.name}"
         if binding.additional_bindings and binding is not rule:
             raise RouteTableError(f"{where}: additional_bindings cannot nest")
         routes.append(_route(rpc, binding, index, where))
@@ -124,8 +138,11 @@ def _route(rpc: Rpc, rule: http_pb2.HttpRule, index: int, where: str) -> Route:
         _resolve(method.input_type, (rule.body,), where)
     if rule.body and http_method in ("GET", "DELETE"):
         raise RouteTableError(f"{where}: {http_method} cannot have a body")
+    sent: Descriptor | None = method.output_type  # what each response is sent as
     if rule.response_body:
-        _resolve(method.output_type, (rule.response_body,), where)
+        sent = _resolve(method.output_type, (rule.response_body,), where).message_type
+    if rpc.server_streaming and sent is not None and sent.full_name == HTTP_BODY:
+        raise RouteTableError(f"{where}: a stream of {HTTP_BODY} cannot be exposed over REST")
     return Route(rpc, http_method, template, rule.body, rule.response_body, index)
 
 

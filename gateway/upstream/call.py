@@ -1,13 +1,19 @@
 """What goes into an upstream call besides the message, and what comes out."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import grpc
 from google.protobuf.message import Message
+
+from ..errors import GatewayError, from_rpc_error
 
 if TYPE_CHECKING:
     from .rpc import Rpc
+
+log = logging.getLogger(__name__)
 
 Metadata = tuple[tuple[str, str], ...]
 ResponseMetadata = list[tuple[str, str | bytes]]
@@ -36,10 +42,26 @@ class Reply:
     fallback_cause: str | None = None  # then the gRPC status name of the failure it stands in for
 
 
+def backend_error(error: grpc.aio.AioRpcError, retry_after_seconds: int) -> GatewayError:
+    """A backend's status as the client gets it (`errors.py`), with Retry-After on UNAVAILABLE."""
+    result = from_rpc_error(error)
+    if result.code == grpc.StatusCode.UNAVAILABLE:
+        result.headers.setdefault("Retry-After", str(retry_after_seconds))
+    return result
+
+
+def service_unavailable(service: str, why: str, retry_after_seconds: int) -> GatewayError:
+    """503 for a failure the client need not know the details of (logged with `why`)."""
+    log.info("upstream call failed", extra={"service": service, "reason": why})
+    return GatewayError(grpc.StatusCode.UNAVAILABLE, "service unavailable",
+                        headers={"Retry-After": str(retry_after_seconds)})
+
+
 class CallObserver(Protocol):
     """What the upstream layer reports as it works (metrics implement it; `NO_OBSERVER` ignores it all)."""
 
     def tried(self, rpc: Rpc, endpoint: str, code: str, seconds: float) -> None: ...
+    def stream_ended(self, rpc: Rpc, endpoint: str, code: str) -> None: ...
     def retried(self, rpc: Rpc) -> None: ...
     def breaker_changed(self, service: str, endpoint: str, state: str) -> None: ...
     def health_changed(self, service: str, endpoint: str, status: str) -> None: ...
@@ -48,6 +70,9 @@ class CallObserver(Protocol):
 
 class _Unobserved:
     def tried(self, rpc: Rpc, endpoint: str, code: str, seconds: float) -> None:
+        pass
+
+    def stream_ended(self, rpc: Rpc, endpoint: str, code: str) -> None:
         pass
 
     def retried(self, rpc: Rpc) -> None:

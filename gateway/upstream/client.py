@@ -1,4 +1,5 @@
-"""The upstream layer as the rest of the gateway sees it: `await upstream.call(rpc, request, context)`.
+"""The upstream layer as the rest of the gateway sees it: `await upstream.call(rpc, request, context)`,
+and for a server-streaming method `await upstream.open_stream(rpc, request, context)` (`stream.py`).
 
 One `ServicePool` per configured service. A method whose contract declares
 FALLBACK_CACHED_OR_EMPTY remembers its good answers and, when the pool fails
@@ -21,6 +22,7 @@ from ..settings import FallbackSettings, UpstreamSettings
 from .call import NO_OBSERVER, CallContext, CallObserver, Reply
 from .pool import ServicePool
 from .rpc import Rpc
+from .stream import UpstreamStream
 
 
 class Upstream:
@@ -32,7 +34,9 @@ class Upstream:
         clock: Callable[[], float] = time.monotonic,
         observer: CallObserver = NO_OBSERVER,
         interceptors: list[Any] | None = None,
+        stream_max_seconds: float = 300.0,
     ) -> None:
+        self.stream_max_seconds = stream_max_seconds  # a stream's deadline when its contract sets no timeout
         self.pools = {
             name: ServicePool(name, settings, clock=clock, observer=observer, interceptors=interceptors)
             for name, settings in services.items()
@@ -66,3 +70,7 @@ class Upstream:
             return Reply(message, [], None, fallback=source, fallback_cause=error.code.name)
         self.fallbacks.remember(rpc, request, context.user_id, reply.message)
         return reply
+
+    async def open_stream(self, rpc: Rpc, request: Message, context: CallContext) -> UpstreamStream:
+        """The server-streaming `rpc`, open and past its first message; GatewayError before it (no fallback)."""
+        return await self.pools[rpc.service].open_stream(rpc, request, context, self.stream_max_seconds)

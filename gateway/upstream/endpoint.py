@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 
@@ -13,6 +13,7 @@ from .health import HealthWatcher, Status
 from .rpc import Rpc
 
 _MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+C = TypeVar("C")
 
 
 def channel_options(settings: UpstreamSettings) -> list[tuple[str, int]]:
@@ -59,22 +60,19 @@ class Endpoint:
         )
         self.in_flight = 0
         self._calls: dict[str, grpc.aio.UnaryUnaryMultiCallable[Any, Any]] = {}
+        self._streams: dict[str, grpc.aio.UnaryStreamMultiCallable[Any, Any]] = {}
 
     @property
     def status(self) -> Status:
         return self.health.status
 
     def multicallable(self, rpc: Rpc) -> grpc.aio.UnaryUnaryMultiCallable[Any, Any]:
-        """The channel's callable for `rpc`, made once."""
-        call = self._calls.get(rpc.path)
-        if call is None:
-            call = self.channel.unary_unary(
-                rpc.path,
-                request_serializer=rpc.request_class.SerializeToString,
-                response_deserializer=rpc.response_class.FromString,
-            )
-            self._calls[rpc.path] = call
-        return call
+        """The channel's callable for the unary `rpc`, made once."""
+        return _made_once(self._calls, self.channel.unary_unary, rpc)
+
+    def stream_multicallable(self, rpc: Rpc) -> grpc.aio.UnaryStreamMultiCallable[Any, Any]:
+        """The channel's callable for the server-streaming `rpc`, made once."""
+        return _made_once(self._streams, self.channel.unary_stream, rpc)
 
     def start(self) -> None:
         self.health.start()
@@ -82,3 +80,14 @@ class Endpoint:
     async def close(self, grace: float | None = None) -> None:
         await self.health.close()
         await self.channel.close(grace)
+
+
+def _made_once(cache: dict[str, C], make: Callable[..., C], rpc: Rpc) -> C:
+    call = cache.get(rpc.path)
+    if call is None:
+        call = cache[rpc.path] = make(
+            rpc.path,
+            request_serializer=rpc.request_class.SerializeToString,
+            response_deserializer=rpc.response_class.FromString,
+        )
+    return call

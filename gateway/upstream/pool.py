@@ -1,5 +1,7 @@
 """A service's pool of endpoints, and one call through it: pick -> breaker -> call with deadline -> retry.
 
+A server-streaming call (`open_stream`) goes the same way up to its first message (`stream.py`).
+
     endpoint = pick(eligible endpoints not yet tried)     # picker.py: SERVING, breaker not open, P2C
     probe = endpoint.breaker.admit()                      # breaker.py
     response = await call(timeout=per-try or remaining deadline, metadata)
@@ -15,24 +17,26 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.message import Message
 
-from ..errors import GatewayError, from_rpc_error
+from ..errors import GatewayError
 from ..settings import UpstreamSettings
 from .breaker import BACKEND_FAULTS, ceil_seconds
-from .call import NO_OBSERVER, CallContext, CallObserver, Reply
+from .call import NO_OBSERVER, CallContext, CallObserver, Reply, backend_error, service_unavailable
 from .deadline import Deadline
 from .discovery import Resolver, resolve_all, split_host_port
 from .endpoint import Endpoint
 from .picker import pick
 from .retry import RETRYABLE, RetryBudget, backoff_delay
 from .rpc import Rpc
+from .stream import UpstreamStream
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class _TryFailed(Exception):
@@ -128,8 +132,35 @@ class ServicePool:
 
     async def call(self, rpc: Rpc, request: Message, context: CallContext) -> Reply:
         """Call `rpc` on an eligible endpoint, retrying where safe; GatewayError on failure."""
+        if rpc.server_streaming:
+            raise TypeError(f"{rpc.full_name} is server-streaming: open it with open_stream")
         timeout = rpc.policy.timeout_seconds or self.settings.timeout_seconds
         deadline = Deadline.for_call(self._clock(), timeout, context.client_deadline)
+        return await self._with_retries(
+            rpc, context, deadline, lambda endpoint: self._try(endpoint, rpc, request, context, deadline)
+        )
+
+    async def open_stream(
+        self, rpc: Rpc, request: Message, context: CallContext, max_seconds: float
+    ) -> UpstreamStream:
+        """Open the server-streaming `rpc` and wait for its first message; GatewayError before it.
+
+        The same picking, breaker, metadata and retries (only before the first
+        message) as `call`. The deadline is the stream's maximum duration: the
+        contract's `timeout`, else `max_seconds`, shortened by the client's.
+        """
+        if not rpc.server_streaming:
+            raise TypeError(f"{rpc.full_name} is unary: call it with call")
+        timeout = rpc.policy.timeout_seconds or max_seconds
+        deadline = Deadline.for_call(self._clock(), timeout, context.client_deadline)
+        return await self._with_retries(
+            rpc, context, deadline, lambda endpoint: self._try_stream(endpoint, rpc, request, context, deadline)
+        )
+
+    async def _with_retries(
+        self, rpc: Rpc, context: CallContext, deadline: Deadline, attempt: Callable[[Endpoint], Awaitable[T]]
+    ) -> T:
+        """`attempt` on a picked endpoint; after a retryable failure of a call safe to repeat, on another one."""
         repeatable = rpc.policy.idempotent or context.idempotency_key
         retry = self.settings.retry
         self._budget.record_call()
@@ -140,7 +171,7 @@ class ServicePool:
         while True:
             tried.append(endpoint)
             try:
-                return await self._try(endpoint, rpc, request, context, deadline)
+                return await attempt(endpoint)
             except _TryFailed as failure:
                 if not (repeatable and failure.retryable and len(tried) < retry.max_attempts):
                     raise failure.error from None
@@ -160,9 +191,7 @@ class ServicePool:
     async def _try(
         self, endpoint: Endpoint, rpc: Rpc, request: Message, context: CallContext, deadline: Deadline
     ) -> Reply:
-        remaining = deadline.remaining(self._clock())
-        if remaining <= 0:
-            raise _TryFailed(GatewayError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"), retryable=False)
+        remaining = self._remaining(deadline)
         per_try = self.settings.retry.per_try_timeout_seconds
         cut_short = per_try is not None and per_try < remaining
         probe = endpoint.breaker.admit()  # the picker saw it admit calls, and nothing awaited since
@@ -176,18 +205,7 @@ class ServicePool:
             initial = await call.initial_metadata()
             trailing = await call.trailing_metadata()
         except grpc.aio.AioRpcError as error:
-            code = error.code()
-            self._observer.tried(rpc, endpoint.target, code.name, time.perf_counter() - started)
-            if code == grpc.StatusCode.CANCELLED:
-                # Not our caller's doing (that would cancel this task): the server cancelled the call, as a
-                # stopping server does with calls it did not finish. No verdict on the endpoint; try another.
-                endpoint.breaker.release(probe)
-                raise _TryFailed(self._unavailable("the service cancelled the call"), retryable=True) from None
-            # A deadline the client chose (grpc-timeout) running out is not the backend's fault.
-            client_cut = code == grpc.StatusCode.DEADLINE_EXCEEDED and deadline.set_by_client and not cut_short
-            endpoint.breaker.record(probe, fault=code in BACKEND_FAULTS and not client_cut)
-            retryable = code in RETRYABLE or (code == grpc.StatusCode.DEADLINE_EXCEEDED and cut_short)
-            raise _TryFailed(self._error(error), retryable) from None
+            raise self._failed(endpoint, rpc, probe, error, deadline, started, cut_short=cut_short) from None
         except BaseException:
             endpoint.breaker.release(probe)
             raise
@@ -197,16 +215,58 @@ class ServicePool:
         self._observer.tried(rpc, endpoint.target, "OK", time.perf_counter() - started)
         return Reply(response, [*(initial or ()), *(trailing or ())], endpoint.target)
 
-    def _error(self, error: grpc.aio.AioRpcError) -> GatewayError:
-        result = from_rpc_error(error)
-        if result.code == grpc.StatusCode.UNAVAILABLE:
-            result.headers.setdefault("Retry-After", str(self.settings.retry_after_seconds))
-        return result
+    async def _try_stream(
+        self, endpoint: Endpoint, rpc: Rpc, request: Message, context: CallContext, deadline: Deadline
+    ) -> UpstreamStream:
+        # No per-try timeout: it would cut the stream itself, not only the wait for its first message.
+        remaining = self._remaining(deadline)
+        probe = endpoint.breaker.admit()
+        endpoint.in_flight += 1  # while opening only: an open stream is not load on the endpoint
+        started = time.perf_counter()
+        call: grpc.aio.UnaryStreamCall[Message, Message] | None = None
+        try:
+            call = endpoint.stream_multicallable(rpc)(request, metadata=context.metadata, timeout=remaining)
+            messages = aiter(call)
+            first = await anext(messages, None)
+        except grpc.aio.AioRpcError as error:
+            raise self._failed(endpoint, rpc, probe, error, deadline, started, cut_short=False) from None
+        except BaseException:
+            if call is not None:
+                call.cancel()
+            endpoint.breaker.release(probe)
+            raise
+        finally:
+            endpoint.in_flight -= 1
+        endpoint.breaker.record(probe, fault=False)  # it answered: the verdict, see stream.py
+        return UpstreamStream(rpc, call, messages, first, endpoint, observer=self._observer,
+                              retry_after_seconds=self.settings.retry_after_seconds)
 
-    def _unavailable(self, why: str) -> GatewayError:
-        log.info("upstream call failed", extra={"service": self.service, "reason": why})
-        return GatewayError(grpc.StatusCode.UNAVAILABLE, "service unavailable",
-                            headers={"Retry-After": str(self.settings.retry_after_seconds)})
+    def _remaining(self, deadline: Deadline) -> float:
+        remaining = deadline.remaining(self._clock())
+        if remaining <= 0:
+            raise _TryFailed(GatewayError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"), retryable=False)
+        return remaining
+
+    def _failed(
+        self, endpoint: Endpoint, rpc: Rpc, probe: bool, error: grpc.aio.AioRpcError, deadline: Deadline,
+        started: float, *, cut_short: bool,
+    ) -> _TryFailed:
+        """A failed try: its metrics, the breaker's verdict, and whether another endpoint may be tried."""
+        code = error.code()
+        self._observer.tried(rpc, endpoint.target, code.name, time.perf_counter() - started)
+        if code == grpc.StatusCode.CANCELLED:
+            # Not our caller's doing (that would cancel this task): the server cancelled the call, as a
+            # stopping server does with calls it did not finish. No verdict on the endpoint; try another.
+            endpoint.breaker.release(probe)
+            return _TryFailed(
+                service_unavailable(self.service, "the service cancelled the call", self.settings.retry_after_seconds),
+                retryable=True,
+            )
+        # A deadline the client chose (grpc-timeout) running out is not the backend's fault.
+        client_cut = code == grpc.StatusCode.DEADLINE_EXCEEDED and deadline.set_by_client and not cut_short
+        endpoint.breaker.record(probe, fault=code in BACKEND_FAULTS and not client_cut)
+        retryable = code in RETRYABLE or (code == grpc.StatusCode.DEADLINE_EXCEEDED and cut_short)
+        return _TryFailed(backend_error(error, self.settings.retry_after_seconds), retryable)
 
     def _no_endpoint(self) -> GatewayError:
         """503 at once; Retry-After is when the first open breaker of a SERVING endpoint lets a probe through."""

@@ -4,7 +4,9 @@ A handle names the method (service and gRPC path), its message classes and the
 gateway policy its contract declares (`postcardapp.gateway.v1.policy`). Nothing
 about HTTP is needed to make a call: contract routes hold a handle, and
 hand-written handlers (aggregation) look one up by full method name and get the
-same picking, breaker, deadline, retry, fallback and metadata.
+same picking, breaker, deadline, retry, fallback and metadata. A server-streaming
+method has a handle too (`server_streaming`), opened with `Upstream.open_stream`;
+client- and bidirectional-streaming methods have none.
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ class MethodPolicy:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Rpc:
-    """One unary gRPC method, ready to call: identity is by object (one handle per method)."""
+    """One unary or server-streaming gRPC method, ready to call: identity is by object (one handle per method)."""
 
     service: str  # full service name: the key of its upstream pool
     name: str  # method name
@@ -61,6 +63,7 @@ class Rpc:
     response_class: type[Message]
     policy: MethodPolicy
     descriptor: MethodDescriptor
+    server_streaming: bool = False  # answers with a stream of response messages
 
     @property
     def full_name(self) -> str:
@@ -76,11 +79,12 @@ class Rpc:
             response_class=message_factory.GetMessageClass(method.output_type),
             policy=MethodPolicy.of(method),
             descriptor=method,
+            server_streaming=method.server_streaming,
         )
 
 
 class RpcCatalog:
-    """Every unary method of the configured services, by full name ("pkg.Service.Method")."""
+    """Every unary and server-streaming method of the configured services, by full name ("pkg.Service.Method")."""
 
     def __init__(self, service_names: Iterable[str]) -> None:
         pool = descriptor_pool.Default()
@@ -93,16 +97,16 @@ class RpcCatalog:
                 raise UnknownServiceError(service_name) from None
             self.services.append(service)
             for method in service.methods:
-                if not (method.client_streaming or method.server_streaming):
+                if not method.client_streaming:
                     handle = Rpc.of(service_name, method)
                     self._handles[handle.full_name] = handle
 
     def __getitem__(self, full_name: str) -> Rpc:
-        """The handle of a method; KeyError names the method when it is not a configured unary RPC."""
+        """The handle of a method; KeyError names the method when the configured services have no such handle."""
         try:
             return self._handles[full_name]
         except KeyError:
-            raise KeyError(f"no unary RPC {full_name!r} in the configured services") from None
+            raise KeyError(f"no unary or server-streaming RPC {full_name!r} in the configured services") from None
 
     def __contains__(self, full_name: object) -> bool:
         return full_name in self._handles

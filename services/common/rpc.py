@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 Context = grpc.aio.ServicerContext[Any, Any]  # what a servicer method gets (grpc-stubs makes it generic)
 
 Handler = TypeVar("Handler", bound=Callable[..., Awaitable[Any]])
+StreamHandler = TypeVar("StreamHandler", bound=Callable[..., AsyncIterator[Any]])
 
 
 class InvalidArgument(ValueError):
@@ -31,12 +32,34 @@ def guarded(handler: Handler) -> Handler:
     async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
             return await handler(self, request, context)
-        except grpc.aio.AbortError:
-            raise
-        except InvalidArgument as error:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        except Exception:
-            log.exception("unhandled error", extra={"rpc": handler.__name__})
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error")
+        except Exception as error:
+            await _abort_for(error, context, handler.__name__)
 
     return wrapper  # type: ignore[return-value]
+
+
+def guarded_stream(handler: StreamHandler) -> StreamHandler:
+    """`guarded` for a server-streaming method written as an async generator (it `yield`s its messages).
+
+    It stays an async generator, which the tracing interceptor needs to trace it. A failure after
+    some messages ends the stream with the same statuses.
+    """
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+        try:
+            async for message in handler(self, request, context):
+                yield message
+        except Exception as error:
+            await _abort_for(error, context, handler.__name__)
+
+    return wrapper  # type: ignore[return-value]
+
+
+async def _abort_for(error: Exception, context: grpc.aio.ServicerContext[Any, Any], rpc: str) -> None:
+    if isinstance(error, grpc.aio.AbortError):
+        raise error
+    if isinstance(error, InvalidArgument):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+    log.exception("unhandled error", extra={"rpc": rpc})
+    await context.abort(grpc.StatusCode.INTERNAL, "internal error")

@@ -81,7 +81,8 @@ class ServiceServer:
     overall server ("") and each named service. Stopping turns all of them
     NOT_SERVING first and keeps serving normally for `drain_seconds`, so that
     clients watching health (the gateway) move their traffic away before the
-    port closes; then in-flight calls get `grace` seconds, then the registered
+    port closes; then the `on_drain_end` hooks end long-lived streams, in-flight calls get `grace`
+    seconds, then the registered
     closers (embedded workers, HTTP clients) run in reverse order, then the
     `observability` closes (metrics port, span flush), last so that the
     closers' own spans and metrics are still recorded.
@@ -103,6 +104,7 @@ class ServiceServer:
         self.observability = observability or Observability()
         self.http_ports: dict[str, int] = {}  # other ports it serves (the user-service's JWKS), by name
         self._on_start: list[Callable[[], Awaitable[None]]] = []
+        self._on_drain_end: list[Callable[[], Awaitable[None]]] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._drain_over = asyncio.Event()
         self._stopped = False
@@ -110,6 +112,11 @@ class ServiceServer:
     def on_start(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Run `hook` after the gRPC server started and before health turns SERVING."""
         self._on_start.append(hook)
+
+    def on_drain_end(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` when the drain is over, before the gRPC server stops: end streams of ours (watches) that would
+        otherwise hold the stop for its whole grace, as `close_watches` does for health."""
+        self._on_drain_end.append(hook)
 
     def on_stop(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Run `closer` after the gRPC server stopped (reverse order of registration)."""
@@ -141,6 +148,11 @@ class ServiceServer:
             except TimeoutError:
                 pass
         self.health.close_watches()  # else an open Watch stream holds stop() for the whole grace
+        for hook in self._on_drain_end:
+            try:
+                await hook()
+            except Exception:
+                log.exception("error while ending streams at the end of the drain")
         await self.grpc_server.stop(grace or 0)
         for closer in [*reversed(self._closers), self.observability.close]:
             try:

@@ -8,6 +8,10 @@
 - `postcard_queue_depth` and `postcard_queue_oldest_task_age_seconds`: read from the database at
   each scrape (one query over the queue, which holds only unfinished tasks), so they show a
   backlog whoever builds it up and even while no worker runs. Service process.
+- `postcard_task_watches`: WatchTaskStatus streams waiting for a change of their task, and
+  `postcard_task_watch_check_seconds` (histogram): one check of every watched task (one query,
+  plus a read per changed task), with `postcard_task_watch_checked_tasks`, how many it covered.
+  Service process.
 """
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -32,6 +36,8 @@ OUTCOMES = (
     "error",  # storing the result failed; the task is retried when its lease expires
     "given_up",  # the task's attempts ran out (its workers died); it was failed when next claimed
 )
+# One query over the primary key of the watched tasks: well under a millisecond for a few, more for thousands.
+WATCH_CHECK_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 # Generation takes about a second here (GENERATOR__DELAY_SECONDS); a real AI workflow, minutes.
 TASK_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
@@ -58,6 +64,28 @@ class WorkerMetrics:
 
     def given_up(self, count: int) -> None:
         self.tasks.labels("given_up").inc(count)
+
+
+class WatchMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.watches = Gauge(
+            "postcard_task_watches", "WatchTaskStatus streams waiting for a change of their task.", registry=registry
+        )
+        self.checks = Histogram(
+            "postcard_task_watch_check_seconds", "One check of every watched task (one query, plus a read per change).",
+            buckets=WATCH_CHECK_BUCKETS, registry=registry,
+        )
+        self.checked = Gauge(
+            "postcard_task_watch_checked_tasks", "Tasks covered by the last check of watched tasks.", registry=registry
+        )
+
+    def count_watches(self, active: Callable[[], int]) -> None:
+        """Read the number of watches from `active` at each scrape."""
+        self.watches.set_function(active)
+
+    def checked_tasks(self, seconds: float, tasks: int) -> None:
+        self.checks.observe(seconds)
+        self.checked.set(tasks)
 
 
 class QueueCollector(Collector):

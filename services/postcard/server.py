@@ -6,7 +6,8 @@ its port (port 0 picks a free one). Health reports
 `settings.worker.embedded`, `count` workers run as asyncio tasks in this
 process: started by `ServiceServer.start` after the gRPC server, and stopped
 by `ServiceServer.stop` after it (health turns NOT_SERVING first), with the
-same grace for their in-flight tasks. With `settings.metrics_port`, the
+same grace for their in-flight tasks. WatchTaskStatus streams are served by one
+`TaskWatcher` per process; they end (UNAVAILABLE) when the drain is over. With `settings.metrics_port`, the
 process's metrics (RPCs, tasks, the queue; `services.postcard.metrics`) are
 served over HTTP; `tracer_provider` turns spans on for calls and workers.
 """
@@ -21,11 +22,12 @@ from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.observability import Observability
 from services.common.server import COMMON_SERVER_OPTIONS, ServiceServer, add_standard_services, bind
-from services.postcard.metrics import QueueCollector, tasks_accepted
+from services.postcard.metrics import QueueCollector, WatchMetrics, tasks_accepted
 from services.postcard.schema import open_database
 from services.postcard.servicer import PostcardServicer
 from services.postcard.settings import ENV_PREFIX, PostcardServiceSettings
 from services.postcard.store import PostcardStore
+from services.postcard.watch import TaskWatcher
 from services.postcard.worker import create_worker_pool
 
 # The name health checks and reflection use: "postcardapp.postcard.v1.PostcardService".
@@ -57,7 +59,11 @@ async def create_server(
             pool.notify()
 
     grpc_server = grpc.aio.server(options=COMMON_SERVER_OPTIONS, interceptors=observability.server_interceptors())
-    servicer = PostcardServicer(PostcardStore(db), on_task_created=task_created)
+    store = PostcardStore(db)
+    watch_metrics = WatchMetrics(registry)
+    watcher = TaskWatcher(store, settings.watch.interval_seconds, on_poll=watch_metrics.checked_tasks)
+    watch_metrics.count_watches(lambda: watcher.active)
+    servicer = PostcardServicer(store, on_task_created=task_created, watcher=watcher)
     pb_grpc.add_PostcardServiceServicer_to_server(servicer, grpc_server)  # type: ignore[no-untyped-call]  # generated, no stub
     health = add_standard_services(grpc_server, [SERVICE_NAME])
     port = bind(grpc_server, settings.host, settings.port)
@@ -70,6 +76,7 @@ async def create_server(
     server = ServiceServer(
         grpc_server, health, [SERVICE_NAME], drain_seconds=settings.drain_seconds, observability=observability
     )
+    server.on_drain_end(watcher.close)
     if pool is not None:
         server.on_start(pool.start)
 

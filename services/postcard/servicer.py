@@ -8,13 +8,16 @@ callers cannot probe for other users' ids. An idempotency key reused with a
 different request body is FAILED_PRECONDITION with an ErrorInfo detail of reason
 IDEMPOTENCY_KEY_REUSED (the original task is untouched). A created task carries
 the call's request id and traceparent to its worker (`TaskOrigin`).
+WatchTaskStatus sends the task's status at once (or NOT_FOUND, before any
+message), then each change from the process's `TaskWatcher`, and ends after a
+terminal status; UNAVAILABLE when the server stops first.
 Any unexpected exception becomes INTERNAL "internal error"; details are logged.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import grpc
 from google.api import httpbody_pb2
@@ -23,13 +26,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.identity import IDEMPOTENCY_KEY_METADATA, metadata_value, require_caller
-from services.common.rpc import Context, guarded
+from services.common.rpc import Context, guarded, guarded_stream
 from services.common.status import IDEMPOTENCY_KEY_REUSED, abort_with_reason
 from services.common.tracing import TRACEPARENT_METADATA, traceparent_to_hand_on
 from services.postcard.artwork import image_url
 from services.postcard.model import TaskOrigin
-from services.postcard.store import IdempotencyConflict, PostcardRecord, PostcardStore
+from services.postcard.store import IdempotencyConflict, PostcardRecord, PostcardStore, TaskView
 from services.postcard.validation import validate_create, validate_id, validate_idempotency_key
+from services.postcard.watch import TaskWatcher, WatchClosed
 from telemetry.context import current_request_id
 
 log = logging.getLogger(__name__)
@@ -37,14 +41,22 @@ log = logging.getLogger(__name__)
 LIST_LIMIT = 100
 TASK_NOT_FOUND = "task not found"
 POSTCARD_NOT_FOUND = "postcard not found"
+WATCH_INTERVAL_SECONDS = 0.5  # of a servicer built without a watcher (tests); the server passes its setting
 
 
 class PostcardServicer(pb_grpc.PostcardServiceServicer):
-    """PostcardService over a `PostcardStore`; `on_task_created` hears of each new task (metrics, embedded workers)."""
+    """PostcardService over a `PostcardStore`; `on_task_created` hears of each new task (metrics, embedded workers);
+    `watcher` serves WatchTaskStatus."""
 
-    def __init__(self, store: PostcardStore, on_task_created: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: PostcardStore,
+        on_task_created: Callable[[], None] | None = None,
+        watcher: TaskWatcher | None = None,
+    ) -> None:
         self._store = store
         self._on_task_created = on_task_created or (lambda: None)
+        self._watcher = watcher or TaskWatcher(store, WATCH_INTERVAL_SECONDS)
 
     @guarded
     async def CreatePostcard(self, request: pb.CreatePostcardRequest, context: Context) -> pb.CreatePostcardResponse:
@@ -69,17 +81,19 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
 
     @guarded
     async def GetTaskStatus(self, request: pb.GetTaskStatusRequest, context: Context) -> pb.GetTaskStatusResponse:
-        user_id = await require_caller(context)
-        task_id = validate_id("task_id", request.task_id)
-        task = await asyncio.to_thread(self._store.task, user_id, task_id)
-        if task is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, TASK_NOT_FOUND)
-        if task.status == "completed" and task.postcard is not None:
-            return pb.GetTaskStatusResponse(status="completed", data=_postcard(task.postcard))
-        if task.status == "failed":
-            return pb.GetTaskStatusResponse(status="failed", error=task.error or "generation failed")
-        # Queued, being generated, or (never expected) completed without a postcard: still processing.
-        return pb.GetTaskStatusResponse(status="processing")
+        return _status(await self._own_task(request.task_id, context))
+
+    @guarded_stream
+    async def WatchTaskStatus(
+        self, request: pb.WatchTaskStatusRequest, context: Context
+    ) -> AsyncIterator[pb.GetTaskStatusResponse]:
+        task = await self._own_task(request.task_id, context)
+        yield _status(task)
+        try:
+            async for view in self._watcher.follow(task):
+                yield _status(view)
+        except WatchClosed:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "the service is stopping: watch again")
 
     @guarded
     async def ListMyPostcards(self, request: pb.ListMyPostcardsRequest, context: Context) -> pb.ListMyPostcardsResponse:
@@ -104,6 +118,23 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
         if image is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, POSTCARD_NOT_FOUND)
         return httpbody_pb2.HttpBody(content_type="image/svg+xml", data=image)
+
+    async def _own_task(self, task_id: str, context: Context) -> TaskView:
+        """The caller's task; aborts with NOT_FOUND when it is unknown or someone else's."""
+        user_id = await require_caller(context)
+        task = await asyncio.to_thread(self._store.task, user_id, validate_id("task_id", task_id))
+        if task is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, TASK_NOT_FOUND)
+        return task
+
+
+def _status(task: TaskView) -> pb.GetTaskStatusResponse:
+    if task.status == "completed" and task.postcard is not None:
+        return pb.GetTaskStatusResponse(status="completed", data=_postcard(task.postcard))
+    if task.status == "failed":
+        return pb.GetTaskStatusResponse(status="failed", error=task.error or "generation failed")
+    # Queued, being generated, or (never expected) completed without a postcard: still processing.
+    return pb.GetTaskStatusResponse(status="processing")
 
 
 def _timestamp(seconds: float) -> Timestamp:

@@ -54,6 +54,14 @@ class GeneratorSettings(BaseModel):
         return self
 
 
+class WatchSettings(BaseModel):
+    """WatchTaskStatus streams: one loop per service process checks every watched task (`watch.py`)."""
+
+    # How often the loop reads the status of all watched tasks (one query); a change reaches its
+    # watchers at most this much later.
+    interval_seconds: float = Field(default=0.5, gt=0)
+
+
 class PostcardServiceSettings(BaseSettings):
     """All settings of postcard-service (see the module docstring for the environment names)."""
 
@@ -73,6 +81,7 @@ class PostcardServiceSettings(BaseSettings):
     db_path: Path = Path(".state/postcard-service/postcards.sqlite3")
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    watch: WatchSettings = Field(default_factory=WatchSettings)
 
     @field_validator("log_level")
     @classmethod

@@ -11,12 +11,17 @@ id; the same key with a different body raises `IdempotencyConflict`. The write
 lock serialises concurrent creates, and UNIQUE (user_id, idempotency_key) backs
 that up. The queue message also carries the task's `TaskOrigin` (the create
 call's request id and traceparent) for the worker.
+
+`changed_tasks` serves the status watches (`watch.py`): one query for the
+status of every watched task, however many, then a read per changed one.
 """
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 import uuid
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
 from services.common.sqlite import Database
@@ -97,12 +102,7 @@ class PostcardStore:
                 "SELECT task_id, status, error, postcard_id FROM tasks WHERE task_id = ? AND user_id = ?",
                 (task_id, user_id),
             ).fetchone()
-            if row is None:
-                return None
-            postcard = None
-            if row["status"] == "completed":
-                postcard = _postcard_row(conn, user_id, row["postcard_id"])
-            return TaskView(task_id=row["task_id"], status=row["status"], error=row["error"], postcard=postcard)
+            return None if row is None else _task_view(conn, user_id, row)
 
     def postcard(self, user_id: str, postcard_id: str) -> PostcardRecord | None:
         """The caller's postcard; None if unknown or not the caller's."""
@@ -126,6 +126,27 @@ class PostcardStore:
                 (user_id, limit),
             ).fetchall()
         return [PostcardRecord(**dict(row)) for row in rows]
+
+
+    def changed_tasks(self, known: Mapping[str, Set[str]]) -> list[TaskView]:
+        """The views of the tasks in `known` whose status is not the one every watcher of it was last given.
+
+        `known` maps a task id to the statuses its watchers were given. One read transaction: one
+        query for all statuses (the ids as one JSON array parameter, so any number fits), then one
+        read per changed task. Ownership was checked when each watch began.
+        """
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT task_id, user_id, status, error, postcard_id FROM tasks "
+                "WHERE task_id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(known)),),
+            ).fetchall()
+            return [_task_view(conn, row["user_id"], row) for row in rows if known[row["task_id"]] != {row["status"]}]
+
+
+def _task_view(conn: sqlite3.Connection, user_id: str, row: sqlite3.Row) -> TaskView:
+    postcard = _postcard_row(conn, user_id, row["postcard_id"]) if row["status"] == "completed" else None
+    return TaskView(task_id=row["task_id"], status=row["status"], error=row["error"], postcard=postcard)
 
 
 def _find_by_key(conn: sqlite3.Connection, user_id: str, key: str) -> sqlite3.Row | None:

@@ -7,6 +7,7 @@ from gateway.settings import POSTCARD_SERVICE, USER_SERVICE
 from gateway.upstream.rpc import RpcCatalog
 from tests.support.contracts import ECHO_MODULE, ECHO_SERVICE
 from tests.support.flaky_server import FLAKY_MODULE, FLAKY_SERVICE
+from tests.support.ticker_server import TICKER_MODULE, TICKER_SERVICE
 
 CONTRACT_MODULES = ["postcardapp.user.v1.user_service_pb2", "postcardapp.postcard.v1.postcard_service_pb2"]
 
@@ -37,3 +38,10 @@ def flaky_catalog(test_contracts: Path) -> RpcCatalog:
     """RPC handles of the test-only FlakyService (the resilience tests' contract)."""
     import_contracts([FLAKY_MODULE])
     return rpc_catalog([FLAKY_SERVICE])
+
+
+@pytest.fixture(scope="session")
+def ticker_catalog(test_contracts: Path) -> RpcCatalog:
+    """RPC handles of the test-only TickerService (server streaming)."""
+    import_contracts([TICKER_MODULE])
+    return rpc_catalog([TICKER_SERVICE])

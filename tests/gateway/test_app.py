@@ -116,3 +116,12 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.http.header_timeout_seconds, settings.http.max_in_flight_requests) == (2.5, 64)
     assert settings.auth.jwks_path == Path("/run/keys/jwks.json")
     assert settings.upstreams["a.v1.S"].timeout_seconds == 2
+
+
+def test_the_cap_on_open_streams_stays_below_the_in_flight_limit() -> None:
+    common: dict[str, Any] = {"auth": AuthSettings(jwks_path=Path("a.json")), "upstreams": {}}
+    assert Settings(**common).max_open_streams == 250  # half of the default 500 in-flight requests
+    assert Settings(**common, http=HttpSettings(max_in_flight_requests=64)).max_open_streams == 32
+    assert Settings(**common, streams={"max_total": 400}).max_open_streams == 400
+    with pytest.raises(ValidationError, match="GATEWAY_STREAMS__MAX_TOTAL"):
+        Settings(**common, streams={"max_total": 500})  # open streams would leave no room for other requests

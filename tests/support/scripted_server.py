@@ -1,17 +1,19 @@
 """A real gRPC server of any contract's service, built from its descriptors, that the test controls.
 
-Generic handlers for every unary method of the service, with the standard
+Generic handlers for every unary and server-streaming method of the service, with the standard
 grpc.health.v1 servicer (or one without Watch, or none) and no reflection. Each
 instance counts the calls it received, and those cancelled by the caller, per
 method, and keeps their metadata; `fail_with` makes every call fail with a
 status, `hold` makes calls wait until released (a stalled backend without
-fixed sleeps). What a call answers is the subclass's `answer`.
+fixed sleeps). What a call answers is the subclass's `answer`; what a stream sends, its `stream`
+(`active_streams` counts the streams open now).
 """
 from __future__ import annotations
 
 import asyncio
 import importlib
 from collections import Counter
+from collections.abc import AsyncIterator
 from typing import Any, Self
 
 import grpc
@@ -40,6 +42,7 @@ class ScriptedBackend:
         self.calls: Counter[str] = Counter()
         self.cancelled: Counter[str] = Counter()
         self.received_metadata: list[dict[str, str]] = []
+        self.active_streams = 0
         self.fail_with: grpc.StatusCode | None = None
         self.hold: asyncio.Event | None = None  # when set to an unset Event, calls wait for it
         self.health = {"watch": health_aio.HealthServicer, "check-only": CheckOnlyHealth}.get(health, lambda: None)()
@@ -50,17 +53,27 @@ class ScriptedBackend:
     def answer(self, method: str, request: Any, response_class: type[Message]) -> Message:
         raise NotImplementedError
 
+    def stream(
+        self, method: str, request: Any, response_class: type[Message], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Message]:
+        raise NotImplementedError
+
     async def start(self, port: int = 0) -> int:
         importlib.import_module(self.module)
         service = descriptor_pool.Default().FindServiceByName(self.service)
-        handlers = {
-            method.name: grpc.unary_unary_rpc_method_handler(
-                self._handler(method.name, message_factory.GetMessageClass(method.output_type)),
-                request_deserializer=message_factory.GetMessageClass(method.input_type).FromString,
-                response_serializer=message_factory.GetMessageClass(method.output_type).SerializeToString,
+        handlers = {}
+        for method in service.methods:
+            response_class = message_factory.GetMessageClass(method.output_type)
+            make, behaviour = (
+                (grpc.unary_stream_rpc_method_handler, self._stream_handler(method.name, response_class))
+                if method.server_streaming
+                else (grpc.unary_unary_rpc_method_handler, self._handler(method.name, response_class))
             )
-            for method in service.methods
-        }
+            handlers[method.name] = make(
+                behaviour,
+                request_deserializer=message_factory.GetMessageClass(method.input_type).FromString,
+                response_serializer=response_class.SerializeToString,
+            )
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=self._interceptors)
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(self.service, handlers),))
         if self.health is not None:
@@ -94,12 +107,32 @@ class ScriptedBackend:
             await self._server.stop(grace)
             self._server = None
 
+    def _received(self, method: str, context: grpc.aio.ServicerContext) -> None:
+        self.calls[method] += 1
+        self.received_metadata.append(
+            {item.key: item.value for item in context.invocation_metadata() or () if isinstance(item.value, str)}
+        )
+
+    def _stream_handler(self, method: str, response_class: type[Message]) -> Any:
+        async def handle(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            self._received(method, context)
+            self.active_streams += 1
+            try:
+                if self.fail_with is not None:
+                    await context.abort(self.fail_with, f"{self.name} fails on purpose")
+                async for message in self.stream(method, request, response_class, context):
+                    yield message
+            except asyncio.CancelledError:
+                self.cancelled[method] += 1
+                raise
+            finally:
+                self.active_streams -= 1
+
+        return handle
+
     def _handler(self, method: str, response_class: type[Message]) -> Any:
         async def handle(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            self.calls[method] += 1
-            self.received_metadata.append(
-                {item.key: item.value for item in context.invocation_metadata() or () if isinstance(item.value, str)}
-            )
+            self._received(method, context)
             try:
                 if self.hold is not None:
                     await self.hold.wait()

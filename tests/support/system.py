@@ -34,17 +34,29 @@ class ProcessSystem:
     def token(self, user: str) -> dict[str, str]:
         return {"authorization": f"Bearer {self.key.token(sub=user, ttl=600)}"}
 
-    async def postcard_service(self, name: str, port: int = 0, drain: float = 0) -> Child:
-        child = Child(name, ["services.postcard", "--port", str(port)], {
+    def _postcard_env(self, drain: float = 0) -> dict[str, str]:
+        return {
             "POSTCARD_SERVICE_DB_PATH": str(self.db),
             "POSTCARD_SERVICE_GRACE_SECONDS": "0.5",
             "POSTCARD_SERVICE_DRAIN_SECONDS": str(drain),
             "POSTCARD_SERVICE_WORKER__POLL_INTERVAL_SECONDS": "0.05",
             "POSTCARD_SERVICE_WORKER__LEASE_SECONDS": "5",
             "POSTCARD_SERVICE_GENERATOR__DELAY_SECONDS": "0.05",
-        }, self.root)
+            "POSTCARD_SERVICE_WATCH__INTERVAL_SECONDS": "0.05",
+        }
+
+    async def postcard_service(self, name: str, port: int = 0, drain: float = 0, *, embedded_worker: bool = True,
+                               **env: str) -> Child:
+        args = ["services.postcard", "--port", str(port), *([] if embedded_worker else ["--no-embedded-worker"])]
+        child = Child(name, args, {**self._postcard_env(drain), **env}, self.root)
         self._stack.push_async_callback(child.stop)
         await child.wait_listening()
+        return child
+
+    def postcard_worker(self, name: str) -> Child:
+        """A `worker_main` process on the same database (it has no port to wait for)."""
+        child = Child(name, ["services.postcard.worker_main"], self._postcard_env(), self.root)
+        self._stack.push_async_callback(child.stop)
         return child
 
     async def gateway(self, name: str, services: list[Child], upstream: dict[str, Any] | None = None,

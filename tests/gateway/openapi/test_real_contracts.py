@@ -24,6 +24,7 @@ REAL_OPERATIONS = [
     ("get", "/api/v1/users/me", USER + "UserService/GetMe", "200"),
     ("post", "/api/v1/postcards/create", POSTCARD + "PostcardService/CreatePostcard", "202"),
     ("get", "/api/v1/postcards/status/{task_id}", POSTCARD + "PostcardService/GetTaskStatus", "200"),
+    ("get", "/api/v1/postcards/status/{task_id}/events", POSTCARD + "PostcardService/WatchTaskStatus", "200"),
     ("get", "/api/v1/postcards/me", POSTCARD + "PostcardService/ListMyPostcards", "200"),
     ("get", "/api/v1/postcards/{postcard_id}", POSTCARD + "PostcardService/GetPostcard", "200"),
     ("get", "/api/v1/postcards/{postcard_id}/image", POSTCARD + "PostcardService/GetPostcardImage", "200"),
@@ -136,8 +137,8 @@ def test_timestamps_are_date_time_strings(doc) -> None:
 
 @pytest.mark.parametrize(
     ("path", "name"),
-    [("/api/v1/postcards/status/{task_id}", "task_id"), ("/api/v1/postcards/{postcard_id}", "postcard_id"),
-     ("/api/v1/postcards/{postcard_id}/image", "postcard_id")],
+    [("/api/v1/postcards/status/{task_id}", "task_id"), ("/api/v1/postcards/status/{task_id}/events", "task_id"),
+     ("/api/v1/postcards/{postcard_id}", "postcard_id"), ("/api/v1/postcards/{postcard_id}/image", "postcard_id")],
 )
 def test_path_parameters_are_typed_and_required(doc, path, name) -> None:
     op = operation(doc, "get", path)
@@ -202,3 +203,15 @@ def test_real_json_matches_the_response_schemas(doc) -> None:
     assert json_schema_ok(doc, success_schema(doc, "get", "/api/v1/postcards/me"), as_list)
     assert not json_schema_ok(doc, success_schema(doc, "get", "/api/v1/postcards/me"), {"postcards": as_list})
 
+
+
+def test_the_status_events_are_a_stream_of_the_status_messages(doc) -> None:
+    from postcardapp.postcard.v1 import postcard_service_pb2 as pb
+
+    ok = operation(doc, "get", "/api/v1/postcards/status/{task_id}/events")["responses"]["200"]
+    assert set(ok["content"]) == {"application/x-ndjson", "text/event-stream"}
+    line = ok["content"]["application/x-ndjson"]["x-itemSchema"]
+    assert line["anyOf"] == [ref(POSTCARD + "GetTaskStatusResponse"), ref("Error")]
+    for message in (pb.GetTaskStatusResponse(status="processing"),
+                    pb.GetTaskStatusResponse(status="failed", error="x")):
+        assert json_schema_ok(doc, line, json_format.MessageToDict(message, preserving_proto_field_name=True))

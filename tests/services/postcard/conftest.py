@@ -41,7 +41,7 @@ def _no_postcard_service_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def make_settings(tmp_path: Path) -> MakeSettings:
     """Settings for a fast test server on a free port with its database in tmp_path.
 
-    Keyword overrides replace top-level values and merge into the nested ``worker``/``generator`` ones.
+    Keyword overrides replace top-level values and merge into the nested ``worker``/``generator``/``watch`` ones.
     """
 
     def make(**overrides: Any) -> PostcardServiceSettings:
@@ -53,6 +53,7 @@ def make_settings(tmp_path: Path) -> MakeSettings:
             "db_path": tmp_path / "postcards.sqlite3",
             "worker": {"embedded": True, "count": 2, "lease_seconds": 5, "poll_interval_seconds": 0.05},
             "generator": {"delay_seconds": 0.05, "blocked_words": ["forbidden", "scam"]},
+            "watch": {"interval_seconds": 0.05},
         }
         for key, value in overrides.items():
             values[key] = {**values[key], **value} if isinstance(value, dict) else value

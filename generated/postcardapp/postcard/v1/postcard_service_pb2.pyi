@@ -39,6 +39,12 @@ class GetTaskStatusRequest(_message.Message):
     task_id: str
     def __init__(self, task_id: _Optional[str] = ...) -> None: ...
 
+class WatchTaskStatusRequest(_message.Message):
+    __slots__ = ("task_id",)
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    def __init__(self, task_id: _Optional[str] = ...) -> None: ...
+
 class GetTaskStatusResponse(_message.Message):
     __slots__ = ("status", "error", "data")
     STATUS_FIELD_NUMBER: _ClassVar[int]

@@ -48,6 +48,11 @@ class PostcardServiceStub:
                 request_serializer=postcardapp_dot_postcard_dot_v1_dot_postcard__service__pb2.GetTaskStatusRequest.SerializeToString,
                 response_deserializer=postcardapp_dot_postcard_dot_v1_dot_postcard__service__pb2.GetTaskStatusResponse.FromString,
                 _registered_method=True)
+        self.WatchTaskStatus = channel.unary_stream(
+                '/postcardapp.postcard.v1.PostcardService/WatchTaskStatus',
+                request_serializer=postcardapp_dot_postcard_dot_v1_dot_postcard__service__pb2.WatchTaskStatusRequest.SerializeToString,
+                response_deserializer=postcardapp_dot_postcard_dot_v1_dot_postcard__service__pb2.GetTaskStatusResponse.FromString,
+                _registered_method=True)
         self.ListMyPostcards = channel.unary_unary(
                 '/postcardapp.postcard.v1.PostcardService/ListMyPostcards',
                 request_serializer=postcardapp_dot_postcard_dot_v1_dot_postcard__service__pb2.ListMyPostcardsRequest.SerializeToString,
@@ -82,7 +87,22 @@ class PostcardServiceServicer:
 
     def GetTaskStatus(self, request, context):
         """The state of a creation task: processing, failed (with the reason) or
-        completed (with the postcard).
+        completed (with the postcard). WatchTaskStatus streams the same message.
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def WatchTaskStatus(self, request, context):
+        """The state of a creation task as it changes: the current state at once,
+        then each change, ending after a terminal state (completed, with the
+        postcard, or failed). The same messages as GetTaskStatus, so a client
+        need not poll. Over REST: one event per state, NDJSON, or Server-Sent
+        Events with `Accept: text/event-stream`. Errors: NOT_FOUND (before any
+        message), as for GetTaskStatus.
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -121,6 +141,11 @@ def add_PostcardServiceServicer_to_server(servicer, server):
             'GetTaskStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.GetTaskStatus,
                     request_deserializer=postcardapp_dot_postcard_dot_v1_dot_postcard__service__pb2.GetTaskStatusRequest.FromString,
+                    response_serializer=postcardapp_dot_postcard_dot_v1_dot_postcard__service__pb2.GetTaskStatusResponse.SerializeToString,
+            ),
+            'WatchTaskStatus': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchTaskStatus,
+                    request_deserializer=postcardapp_dot_postcard_dot_v1_dot_postcard__service__pb2.WatchTaskStatusRequest.FromString,
                     response_serializer=postcardapp_dot_postcard_dot_v1_dot_postcard__service__pb2.GetTaskStatusResponse.SerializeToString,
             ),
             'ListMyPostcards': grpc.unary_unary_rpc_method_handler(
@@ -195,6 +220,33 @@ class PostcardService:
             target,
             '/postcardapp.postcard.v1.PostcardService/GetTaskStatus',
             postcardapp_dot_postcard_dot_v1_dot_postcard__service__pb2.GetTaskStatusRequest.SerializeToString,
+            postcardapp_dot_postcard_dot_v1_dot_postcard__service__pb2.GetTaskStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchTaskStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/postcardapp.postcard.v1.PostcardService/WatchTaskStatus',
+            postcardapp_dot_postcard_dot_v1_dot_postcard__service__pb2.WatchTaskStatusRequest.SerializeToString,
             postcardapp_dot_postcard_dot_v1_dot_postcard__service__pb2.GetTaskStatusResponse.FromString,
             options,
             channel_credentials,
