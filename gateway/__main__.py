@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from telemetry.logs import configure_logging
 from telemetry.tracing import tracer_provider_from_env
+from trust.tls import TlsError
 
 from .app import create_app
 from .routes.table import RouteTableError
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as exc:
         sys.exit(
             f"gateway: invalid settings (GATEWAY_* environment variables):\n{exc}\n"
-            "At least GATEWAY_AUTH__JWKS_PATH (or GATEWAY_AUTH__JWKS_URL) and GATEWAY_UPSTREAMS are needed; "
+            "At least GATEWAY_AUTH__JWKS_PATH (or GATEWAY_AUTH__JWKS_URL), GATEWAY_UPSTREAMS and the upstream TLS "
+            "files (GATEWAY_UPSTREAM_TLS__*) are needed; "
             "see docs/gateway.md. scripts/dev sets them for local development."
         )
     if args.host:
@@ -46,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
         app = create_app(settings, tracer_provider=tracer_provider_from_env("postcard-gateway") if serving else None)
     except RouteTableError as exc:
         sys.exit(f"gateway: cannot serve the contracts: {exc}")
+    except TlsError as exc:
+        sys.exit(f"gateway: cannot use the upstream TLS files (GATEWAY_UPSTREAM_TLS__*): {exc}")
     if not serving:  # the contracts and settings were checked just now: the workers will start
         sys.exit(Supervisor(args.workers, settings.http.host, settings.http.port).run())
     sockets = [reuse_port_socket(settings.http.host, settings.http.port)] if args.worker else None

@@ -73,9 +73,11 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     }
     metrics = GatewayMetrics()
     tracing = Tracing(tracer_provider)
+    tls = settings.upstream_tls.load()  # TlsError naming a missing or mismatched file
     upstream = Upstream(
         settings.upstreams, settings.fallback, observer=metrics, interceptors=tracing.grpc_interceptors(),
         stream_max_seconds=settings.streams.max_duration_seconds,
+        credentials=tls.channel_credentials() if tls is not None else None,
     )
     authenticator = JwtAuthenticator(settings.auth)
     lifecycle = Lifecycle()

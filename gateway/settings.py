@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from trust.settings import TokenSettings
+from trust.tls import InternalTls
 
 USER_SERVICE = "postcardapp.user.v1.UserService"
 POSTCARD_SERVICE = "postcardapp.postcard.v1.PostcardService"
@@ -48,6 +49,12 @@ class AuthSettings(TokenSettings):
     """JWT verification of the clients' tokens (`trust.settings`)."""
 
     ENV_PREFIX: ClassVar[str] = "GATEWAY_AUTH__"
+
+
+class UpstreamTlsSettings(InternalTls):
+    """The gateway's identity towards the services: mutual TLS (`trust.tls`), or explicit plaintext."""
+
+    ENV_PREFIX: ClassVar[str] = "GATEWAY_UPSTREAM_TLS__"
 
 
 class HealthCheckSettings(BaseModel):
@@ -108,6 +115,9 @@ class UpstreamSettings(BaseModel):
     # Readiness is DOWN while a required service has no endpoint in rotation (the whole gateway leaves the load
     # balancer); false keeps the gateway ready and lets that service's routes answer 503 or their fallback.
     required: bool = True
+    # The name the service's TLS certificate must carry. Unset: the host of `dns`, or of each endpoint
+    # (an IP address is then checked against the certificate's IP addresses).
+    tls_server_name: str | None = None
     health: HealthCheckSettings = HealthCheckSettings()
     breaker: BreakerSettings = BreakerSettings()
     retry: RetrySettings = RetrySettings()
@@ -214,6 +224,8 @@ class Settings(BaseSettings):
     contracts: ContractSettings = ContractSettings()
     # Keyed by full gRPC service name; only these services get routes.
     upstreams: dict[str, UpstreamSettings]
+    # The internal hop: the gateway's certificate, key and the internal CA, or insecure_plaintext=true.
+    upstream_tls: UpstreamTlsSettings
     fallback: FallbackSettings = FallbackSettings()
     rate_limit: RateLimitSettings = RateLimitSettings()
     streams: StreamSettings = StreamSettings()

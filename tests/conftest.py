@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.contracts import compile_test_contracts
+from tests.support.pki import make_pki
 
 
 @pytest.fixture(scope="session")
@@ -11,3 +12,9 @@ def test_contracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("contracts")
     compile_test_contracts(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A throwaway internal CA and certificates for gateway, user-service, postcard-service and developer."""
+    return make_pki(tmp_path_factory.mktemp("pki"))

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import grpc
 from google.protobuf.message import Message
 
 from ..errors import GatewayError
@@ -35,10 +36,12 @@ class Upstream:
         observer: CallObserver = NO_OBSERVER,
         interceptors: list[Any] | None = None,
         stream_max_seconds: float = 300.0,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.stream_max_seconds = stream_max_seconds  # a stream's deadline when its contract sets no timeout
         self.pools = {
-            name: ServicePool(name, settings, clock=clock, observer=observer, interceptors=interceptors)
+            name: ServicePool(name, settings, clock=clock, observer=observer, interceptors=interceptors,
+                              credentials=credentials)
             for name, settings in services.items()
         }
         self.fallbacks = FallbackCache(fallback, clock)

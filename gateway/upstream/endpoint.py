@@ -9,6 +9,7 @@ import grpc
 from ..settings import UpstreamSettings
 from .breaker import EndpointBreaker
 from .call import CallObserver
+from .discovery import split_host_port
 from .health import HealthWatcher, Status
 from .rpc import Rpc
 
@@ -16,7 +17,7 @@ _MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 C = TypeVar("C")
 
 
-def channel_options(settings: UpstreamSettings) -> list[tuple[str, int]]:
+def channel_options(settings: UpstreamSettings) -> list[tuple[str, int | str]]:
     health = settings.health
     return [
         ("grpc.keepalive_time_ms", 30_000),
@@ -43,9 +44,10 @@ class Endpoint:
         clock: Callable[[], float],
         observer: CallObserver,
         interceptors: list[Any] | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.target = target
-        self.channel = grpc.aio.insecure_channel(target, options=channel_options(settings), interceptors=interceptors)
+        self.channel = _channel(target, settings, credentials, interceptors)
         self.breaker = EndpointBreaker(
             f"{service}@{target}", settings.breaker, clock=clock,
             listeners=[lambda _, old, new: observer.breaker_changed(service, target, new)],
@@ -80,6 +82,20 @@ class Endpoint:
     async def close(self, grace: float | None = None) -> None:
         await self.health.close()
         await self.channel.close(grace)
+
+
+def _channel(
+    target: str, settings: UpstreamSettings, credentials: grpc.ChannelCredentials | None, interceptors: list[Any] | None
+) -> grpc.aio.Channel:
+    """Plaintext without credentials; else TLS, the certificate checked for the service's name."""
+    options = channel_options(settings)
+    if credentials is None:
+        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+    # A DNS-discovered endpoint is an address: its certificate carries the service's name, not the address.
+    name = settings.tls_server_name or (split_host_port(settings.dns)[0] if settings.dns else None)
+    if name is not None:
+        options.append(("grpc.ssl_target_name_override", name))
+    return grpc.aio.secure_channel(target, credentials, options=options, interceptors=interceptors)
 
 
 def _made_once(cache: dict[str, C], make: Callable[..., C], rpc: Rpc) -> C:

@@ -57,6 +57,7 @@ class ServicePool:
         resolver: Resolver = resolve_all,
         observer: CallObserver = NO_OBSERVER,
         interceptors: list[Any] | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.service = service
         self.settings = settings
@@ -66,6 +67,7 @@ class ServicePool:
         self._resolver = resolver
         self._observer = observer
         self._interceptors = interceptors
+        self._credentials = credentials
         self._budget = RetryBudget(settings.retry, clock)
         self._refresh: asyncio.Task[None] | None = None
         self._retiring: set[asyncio.Task[None]] = set()
@@ -124,7 +126,7 @@ class ServicePool:
 
     def _open(self, target: str) -> Endpoint:
         endpoint = Endpoint(target, self.service, self.settings, clock=self._clock, observer=self._observer,
-                            interceptors=self._interceptors)
+                            interceptors=self._interceptors, credentials=self._credentials)
         endpoint.start()
         return endpoint
 

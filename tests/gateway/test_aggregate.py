@@ -28,6 +28,7 @@ from gateway.settings import (
     RateLimitSettings,
     Settings,
     UpstreamSettings,
+    UpstreamTlsSettings,
 )
 from postcardapp.postcard.v1 import postcard_service_pb2 as postcard_pb2
 from postcardapp.user.v1 import user_service_pb2 as user_pb2
@@ -77,6 +78,7 @@ def settings(key: SigningKey, tmp_path: Path, targets: dict[str, str], rate_limi
     health = HealthCheckSettings(reconnect_initial_seconds=0.05)
     return Settings(
         auth=AuthSettings(jwks_path=key.write_jwks(tmp_path / "jwks.json")),
+        upstream_tls=UpstreamTlsSettings(insecure_plaintext=True),  # scripted backends
         upstreams={service: UpstreamSettings(endpoints=[target], health=health) for service, target in targets.items()},
         rate_limit=rate_limit,
     )

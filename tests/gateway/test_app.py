@@ -10,7 +10,14 @@ from pydantic import ValidationError
 
 from gateway.app import create_app
 from gateway.routes.table import RouteTableError
-from gateway.settings import AuthSettings, ContractSettings, HttpSettings, Settings, UpstreamSettings
+from gateway.settings import (
+    AuthSettings,
+    ContractSettings,
+    HttpSettings,
+    Settings,
+    UpstreamSettings,
+    UpstreamTlsSettings,
+)
 from tests.support.contracts import ECHO_MODULE, ECHO_SERVICE
 from tests.support.echo_server import start_echo_server
 from tests.support.http_server import serve
@@ -21,6 +28,7 @@ def _settings(tmp_path: Path, port: int = 1, **http: Any) -> Settings:
     return Settings(
         http=HttpSettings(**http),
         auth=AuthSettings(jwks_path=SigningKey().write_jwks(tmp_path / "jwks.json")),
+        upstream_tls=UpstreamTlsSettings(insecure_plaintext=True),  # scripted backends
         contracts=ContractSettings(modules=[ECHO_MODULE]),
         upstreams={ECHO_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{port}"])},
     )
@@ -105,21 +113,39 @@ def test_auth_settings_refuse_unsafe_or_ambiguous_configuration(auth: dict[str, 
         AuthSettings(**auth)
 
 
+def test_the_gateway_refuses_plaintext_upstreams_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_AUTH__JWKS_PATH", "/run/keys/jwks.json")
+    monkeypatch.setenv("GATEWAY_UPSTREAMS", '{"a.v1.S": {"endpoints": ["10.0.0.1:50051"]}}')
+    with pytest.raises(ValidationError, match="upstream_tls"):
+        Settings()  # type: ignore[call-arg]
+    monkeypatch.setenv("GATEWAY_UPSTREAM_TLS__CERT_FILE", "/run/tls/tls.crt")
+    with pytest.raises(ValidationError, match="GATEWAY_UPSTREAM_TLS__KEY_FILE"):
+        Settings()  # type: ignore[call-arg]
+    monkeypatch.delenv("GATEWAY_UPSTREAM_TLS__CERT_FILE")
+    monkeypatch.setenv("GATEWAY_UPSTREAM_TLS__INSECURE_PLAINTEXT", "true")
+    assert Settings().upstream_tls.insecure_plaintext  # type: ignore[call-arg]
+
+
 def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_HTTP__PORT", "9001")
     monkeypatch.setenv("GATEWAY_HTTP__HEADER_TIMEOUT_SECONDS", "2.5")
     monkeypatch.setenv("GATEWAY_HTTP__MAX_IN_FLIGHT_REQUESTS", "64")
     monkeypatch.setenv("GATEWAY_AUTH__JWKS_PATH", "/run/keys/jwks.json")
     monkeypatch.setenv("GATEWAY_UPSTREAMS", '{"a.v1.S": {"endpoints": ["10.0.0.1:50051"], "timeout_seconds": 2}}')
+    monkeypatch.setenv("GATEWAY_UPSTREAM_TLS__CERT_FILE", "/run/tls/tls.crt")
+    monkeypatch.setenv("GATEWAY_UPSTREAM_TLS__KEY_FILE", "/run/tls/tls.key")
+    monkeypatch.setenv("GATEWAY_UPSTREAM_TLS__CA_FILE", "/run/tls/ca.crt")
     settings = Settings()  # type: ignore[call-arg]
     assert settings.http.port == 9001
+    assert settings.upstream_tls.ca_file == Path("/run/tls/ca.crt") and not settings.upstream_tls.insecure_plaintext
     assert (settings.http.header_timeout_seconds, settings.http.max_in_flight_requests) == (2.5, 64)
     assert settings.auth.jwks_path == Path("/run/keys/jwks.json")
     assert settings.upstreams["a.v1.S"].timeout_seconds == 2
 
 
 def test_the_cap_on_open_streams_stays_below_the_in_flight_limit() -> None:
-    common: dict[str, Any] = {"auth": AuthSettings(jwks_path=Path("a.json")), "upstreams": {}}
+    common: dict[str, Any] = {"auth": AuthSettings(jwks_path=Path("a.json")), "upstreams": {},
+                              "upstream_tls": UpstreamTlsSettings(insecure_plaintext=True)}
     assert Settings(**common).max_open_streams == 250  # half of the default 500 in-flight requests
     assert Settings(**common, http=HttpSettings(max_in_flight_requests=64)).max_open_streams == 32
     assert Settings(**common, streams={"max_total": 400}).max_open_streams == 400

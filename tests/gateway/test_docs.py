@@ -20,7 +20,14 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.settings import POSTCARD_SERVICE, USER_SERVICE, AuthSettings, Settings, UpstreamSettings
+from gateway.settings import (
+    POSTCARD_SERVICE,
+    USER_SERVICE,
+    AuthSettings,
+    Settings,
+    UpstreamSettings,
+    UpstreamTlsSettings,
+)
 from tests.support.http_server import serve
 from tests.support.keys import SigningKey
 
@@ -49,6 +56,7 @@ def references(page: str) -> list[str]:
 async def gateway(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(
         auth=AuthSettings(jwks_path=SigningKey().write_jwks(tmp_path / "jwks.json")),
+        upstream_tls=UpstreamTlsSettings(insecure_plaintext=True),  # scripted backends
         upstreams={  # never called: the docs need only the contracts
             USER_SERVICE: UpstreamSettings(endpoints=["127.0.0.1:1"]),
             POSTCARD_SERVICE: UpstreamSettings(endpoints=["127.0.0.1:1"]),

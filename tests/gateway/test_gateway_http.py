@@ -13,7 +13,14 @@ import httpx
 import pytest
 
 from gateway.app import create_app
-from gateway.settings import AuthSettings, ContractSettings, HttpSettings, Settings, UpstreamSettings
+from gateway.settings import (
+    AuthSettings,
+    ContractSettings,
+    HttpSettings,
+    Settings,
+    UpstreamSettings,
+    UpstreamTlsSettings,
+)
 from tests.support.contracts import ECHO_MODULE, ECHO_SERVICE
 from tests.support.echo_server import start_echo_server
 from tests.support.http_server import serve
@@ -31,6 +38,7 @@ async def client(echo_routes: object, key: SigningKey, tmp_path: Path) -> AsyncI
     settings = Settings(
         http=HttpSettings(max_body_bytes=1024),
         auth=AuthSettings(jwks_path=key.write_jwks(tmp_path / "jwks.json")),
+        upstream_tls=UpstreamTlsSettings(insecure_plaintext=True),  # scripted backends
         contracts=ContractSettings(modules=[ECHO_MODULE]),
         upstreams={ECHO_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{port}"], timeout_seconds=1)},
     )

@@ -32,6 +32,7 @@ from gateway.settings import (
     RetrySettings,
     Settings,
     UpstreamSettings,
+    UpstreamTlsSettings,
 )
 from telemetry.logs import RequestContextFilter, configure_logging
 from tests.support.flaky_server import FLAKY_MODULE, FLAKY_SERVICE, FlakyBackend
@@ -54,6 +55,7 @@ async def gateway_of(
     settings = Settings(
         http=http or HttpSettings(),
         auth=AuthSettings(jwks_path=key.write_jwks(folder / "jwks.json")),
+        upstream_tls=UpstreamTlsSettings(insecure_plaintext=True),  # scripted backends
         contracts=ContractSettings(modules=[FLAKY_MODULE]),
         upstreams={FLAKY_SERVICE: UpstreamSettings(
             endpoints=[b.target for b in backends], health=HealthCheckSettings(reconnect_initial_seconds=0.05),

@@ -19,6 +19,7 @@ from gateway.settings import (
     RateLimitSettings,
     Settings,
     UpstreamSettings,
+    UpstreamTlsSettings,
 )
 from tests.support.flaky_server import FLAKY_MODULE, FLAKY_SERVICE, FlakyBackend
 from tests.support.http_errors import assert_error
@@ -51,6 +52,7 @@ def gateway(backend: FlakyBackend, key: SigningKey, tmp_path: Path) -> Gateway:
     async def running(rate_limit: RateLimitSettings = UNLIMITED, **upstream: Any) -> AsyncIterator[httpx.AsyncClient]:
         settings = Settings(
             auth=AuthSettings(jwks_path=key.write_jwks(tmp_path / "jwks.json")),
+            upstream_tls=UpstreamTlsSettings(insecure_plaintext=True),  # scripted backends
             contracts=ContractSettings(modules=[FLAKY_MODULE]),
             upstreams={FLAKY_SERVICE: UpstreamSettings(
                 endpoints=[backend.target], health=HealthCheckSettings(reconnect_initial_seconds=0.05), **upstream

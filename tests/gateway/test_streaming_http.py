@@ -28,6 +28,7 @@ from gateway.settings import (
     Settings,
     StreamSettings,
     UpstreamSettings,
+    UpstreamTlsSettings,
 )
 from gateway.upstream.rpc import RpcCatalog
 from tests.support.http_errors import assert_error
@@ -77,6 +78,7 @@ async def gateway_of(backend: TickerBackend, key: SigningKey, folder: Path, **st
     settings = Settings(
         http=HttpSettings(cors_origins=["https://app.example"]),
         auth=AuthSettings(jwks_path=key.write_jwks(folder / "jwks.json")),
+        upstream_tls=UpstreamTlsSettings(insecure_plaintext=True),  # scripted backends
         contracts=ContractSettings(modules=[TICKER_MODULE]),
         upstreams={TICKER_SERVICE: UpstreamSettings(
             endpoints=[backend.target], health=HealthCheckSettings(reconnect_initial_seconds=0.05),

@@ -11,6 +11,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from tests.support.scripted_server import ScriptedBackend
+from trust.tls import TlsFiles
 
 FLAKY_MODULE = "postcardtest.flaky.v1.flaky_pb2"
 FLAKY_SERVICE = "postcardtest.flaky.v1.FlakyService"
@@ -19,8 +20,9 @@ FLAKY_SERVICE = "postcardtest.flaky.v1.FlakyService"
 class FlakyBackend(ScriptedBackend):
     """`health`: "watch" (the standard servicer), "check-only", or "none" (no health service at all)."""
 
-    def __init__(self, name: str, *, health: str = "watch", interceptors: list[Any] | None = None) -> None:
-        super().__init__(name, FLAKY_SERVICE, FLAKY_MODULE, health=health, interceptors=interceptors)
+    def __init__(self, name: str, *, health: str = "watch", interceptors: list[Any] | None = None,
+                 tls: TlsFiles | None = None) -> None:
+        super().__init__(name, FLAKY_SERVICE, FLAKY_MODULE, health=health, interceptors=interceptors, tls=tls)
         self.items: list[str] = []
 
     def answer(self, method: str, request: Any, response_class: type[Message]) -> Message:

@@ -22,6 +22,8 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
+from trust.tls import TlsFiles
+
 
 class CheckOnlyHealth(health_aio.HealthServicer):
     """A health service of an older server: Check but no Watch."""
@@ -34,7 +36,8 @@ class ScriptedBackend:
     """`service` of the generated `module`; `health`: "watch" (the standard servicer), "check-only", or "none"."""
 
     def __init__(
-        self, name: str, service: str, module: str, *, health: str = "watch", interceptors: list[Any] | None = None
+        self, name: str, service: str, module: str, *, health: str = "watch", interceptors: list[Any] | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.name = name
         self.service = service
@@ -48,6 +51,7 @@ class ScriptedBackend:
         self.health = {"watch": health_aio.HealthServicer, "check-only": CheckOnlyHealth}.get(health, lambda: None)()
         self.port = 0
         self._interceptors = interceptors
+        self._tls = tls  # mutual TLS as the services serve it; plaintext when None
         self._server: grpc.aio.Server | None = None
 
     def answer(self, method: str, request: Any, response_class: type[Message]) -> Message:
@@ -79,7 +83,9 @@ class ScriptedBackend:
         if self.health is not None:
             health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
             await self.health.set(self.service, health_pb2.HealthCheckResponse.SERVING)
-        self.port = server.add_insecure_port(f"127.0.0.1:{port}")
+        address = f"127.0.0.1:{port}"
+        self.port = (server.add_secure_port(address, self._tls.server_credentials()) if self._tls
+                     else server.add_insecure_port(address))
         await server.start()
         self._server = server
         return self.port

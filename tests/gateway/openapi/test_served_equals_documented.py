@@ -22,7 +22,7 @@ from google.protobuf import descriptor_pool, message_factory
 from grpc_tools import protoc
 
 from gateway.app import create_app
-from gateway.settings import AuthSettings, ContractSettings, Settings, UpstreamSettings
+from gateway.settings import AuthSettings, ContractSettings, Settings, UpstreamSettings, UpstreamTlsSettings
 from tests.support.http_server import serve
 from tests.support.keys import SigningKey
 
@@ -92,6 +92,7 @@ async def echoing_gateway(version: str, module: str, folder: Path) -> AsyncItera
     await server.start()
     settings = Settings(
         auth=AuthSettings(jwks_path=SigningKey().write_jwks(folder / f"{version}.json")),
+        upstream_tls=UpstreamTlsSettings(insecure_plaintext=True),  # scripted backends
         contracts=ContractSettings(modules=[module]),
         upstreams={service: UpstreamSettings(endpoints=[f"127.0.0.1:{port}"])},
     )
