@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import math
+import ssl
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -131,6 +132,7 @@ class JwksKeySource:
     ) -> None:
         self._path = settings.jwks_path
         self._url = settings.jwks_url
+        self._ca_file = settings.jwks_ca_file
         self._algorithms = frozenset(settings.algorithms)
         self._refresh_seconds = settings.jwks_refresh_seconds
         self._min_interval = settings.jwks_min_refresh_interval_seconds
@@ -167,7 +169,11 @@ class JwksKeySource:
         if self._refresh_task is not None:
             raise RuntimeError("JwksKeySource.start() called twice")
         if self._url is not None and self._client is None:
-            self._client = httpx.AsyncClient(timeout=FETCH_TIMEOUT)
+            try:
+                verify = ssl.create_default_context(cafile=self._ca_file) if self._ca_file else True
+            except OSError as error:  # ssl.SSLError included: not a PEM certificate
+                raise JwksError(f"cannot use the CA file {self._ca_file}: {error}") from None
+            self._client = httpx.AsyncClient(timeout=FETCH_TIMEOUT, verify=verify)
             self._owns_client = True
         self._last_attempt = self._clock()
         try:

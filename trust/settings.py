@@ -21,6 +21,8 @@ class TokenSettings(BaseModel):
     jwks_path: Path | None = None
     # ... or served over HTTP(S).
     jwks_url: str | None = None
+    # The CA (PEM) an https `jwks_url` must be signed by, e.g. the internal CA; unset: the system's CAs.
+    jwks_ca_file: Path | None = None
     # How often the key set is reloaded (and at most how often an unknown kid triggers a reload).
     jwks_refresh_seconds: float = Field(300.0, gt=0)
     jwks_min_refresh_interval_seconds: float = Field(10.0, ge=0)

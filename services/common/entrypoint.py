@@ -80,7 +80,8 @@ async def serve(
     server, port = await create_server(settings, tracer_provider=tracer_provider_from_env(name))
 
     async def announce() -> None:
-        log.info(f"{name} listening", extra={"host": settings.host, "port": port, **details})
+        ports = {"health_port": server.health_port} if server.health_port is not None else {}
+        log.info(f"{name} listening", extra={"host": settings.host, "port": port, **ports, **details})
 
     server.on_start(announce)
     await server.run_until_signalled(settings.grace_seconds)

@@ -25,7 +25,7 @@ from typing import Any
 
 import grpc
 
-from services.common.identity import MAX_USER_ID_LENGTH, USER_ID_METADATA, metadata_value
+from services.common.identity import metadata_value, verified_caller
 from services.common.metrics import RpcMetrics
 from telemetry.context import REQUEST_ID_METADATA, bind_request_id, unbind_request_id, valid_request_id
 
@@ -95,6 +95,7 @@ class ObserveCalls(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
     @contextlib.contextmanager
     def _observe(self, context: grpc.aio.ServicerContext[Any, Any], method: str, kind: str) -> Iterator[None]:
         token = bind_request_id(_request_id(context))
+        caller = verified_caller.set(None)
         started = time.perf_counter()
         error: BaseException | None = None
         try:
@@ -113,19 +114,15 @@ class ObserveCalls(grpc.aio.ServerInterceptor):  # type: ignore[type-arg]
                     "method": method,
                     "grpc_code": code.name,
                     "duration_ms": round(seconds * 1000, 3),
-                    "user_id": _user_id(context),
+                    "user_id": verified_caller.get(),  # set when the handler verified the caller's token
                 })
             with contextlib.suppress(ValueError):  # a stream finalised outside its call's context
+                verified_caller.reset(caller)
                 unbind_request_id(token)
 
 
 def _request_id(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
     return valid_request_id(metadata_value(context, REQUEST_ID_METADATA))
-
-
-def _user_id(context: grpc.aio.ServicerContext[Any, Any]) -> str | None:
-    value = metadata_value(context, USER_ID_METADATA)
-    return value if value and len(value) <= MAX_USER_ID_LENGTH else None
 
 
 def _code(context: grpc.aio.ServicerContext[Any, Any], error: BaseException | None) -> grpc.StatusCode:

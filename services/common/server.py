@@ -11,7 +11,9 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from services.common.config import ConfigError
 from services.common.observability import Observability
+from trust.tls import InternalTls, TlsError, TlsFiles
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +25,29 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 COMMON_SERVER_OPTIONS: list[tuple[str, Any]] = [("grpc.so_reuseport", 0)]
 
 
-def bind(server: grpc.aio.Server, host: str, port: int) -> int:
-    """Bind an insecure port (0 picks a free one) and return it; OSError naming the address if it is taken."""
+def internal_tls(settings: InternalTls | None, prefix: str) -> TlsFiles | None:
+    """The service's TLS files, read and checked; None for explicit plaintext; ConfigError when neither is set."""
+    if settings is None:
+        raise ConfigError(
+            f"the internal hop is mutual TLS: set {prefix}TLS__CERT_FILE, {prefix}TLS__KEY_FILE and "
+            f"{prefix}TLS__CA_FILE (postcard-certs makes throwaway ones), or {prefix}TLS__INSECURE_PLAINTEXT=true "
+            "for local development"
+        )
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        return settings.load()
+    except TlsError as exc:
+        raise ConfigError(f"{prefix}TLS__*: {exc}") from None
+
+
+def bind(server: grpc.aio.Server, host: str, port: int, tls: TlsFiles | None) -> int:
+    """Bind a port (0 picks a free one) and return it; OSError naming the address if it is taken.
+
+    With `tls`, the port is mutual TLS: a client must present a certificate of the internal CA.
+    """
+    address = f"{host}:{port}"
+    try:
+        bound = (server.add_secure_port(address, tls.server_credentials()) if tls is not None
+                 else server.add_insecure_port(address))
     except RuntimeError as exc:  # what grpc raises for an address in use
         raise OSError(f"could not listen on {host}:{port} (address in use or not available)") from exc
     if bound == 0:
@@ -108,6 +129,26 @@ class ServiceServer:
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._drain_over = asyncio.Event()
         self._stopped = False
+        self._health_server: grpc.aio.Server | None = None
+        self.health_port: int | None = None
+
+    async def serve_health_port(self, host: str, port: int | None, variable: str) -> None:
+        """Also serve grpc.health.v1 alone, in plaintext, on host:port (0: any free port; None: not at all).
+
+        For probes that cannot present a client certificate (Kubernetes' gRPC probes): the same
+        statuses as the main port, nothing else is served there. When the port cannot be bound,
+        everything this server owns is closed and OSError names `variable`.
+        """
+        if port is None:
+            return
+        server = grpc.aio.server(options=COMMON_SERVER_OPTIONS)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        try:
+            self.health_port = bind(server, host, port, None)
+        except OSError as exc:
+            await self.stop(0, drain=0)
+            raise OSError(f"{exc}; set {variable}") from None
+        self._health_server = server
 
     def on_start(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Run `hook` after the gRPC server started and before health turns SERVING."""
@@ -126,6 +167,8 @@ class ServiceServer:
         # The stock servicer reports "" as SERVING from birth; nothing is ready before the hooks ran.
         await self._set_health(NOT_SERVING)
         await self.grpc_server.start()
+        if self._health_server is not None:
+            await self._health_server.start()
         for hook in self._on_start:
             await hook()
         await self._set_health(SERVING)
@@ -154,6 +197,8 @@ class ServiceServer:
             except Exception:
                 log.exception("error while ending streams at the end of the drain")
         await self.grpc_server.stop(grace or 0)
+        if self._health_server is not None:
+            await self._health_server.stop(None)
         for closer in [*reversed(self._closers), self.observability.close]:
             try:
                 await closer()

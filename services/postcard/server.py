@@ -20,8 +20,16 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
+from services.common.config import ConfigError
+from services.common.identity import Callers
 from services.common.observability import Observability
-from services.common.server import COMMON_SERVER_OPTIONS, ServiceServer, add_standard_services, bind
+from services.common.server import (
+    COMMON_SERVER_OPTIONS,
+    ServiceServer,
+    add_standard_services,
+    bind,
+    internal_tls,
+)
 from services.postcard.metrics import QueueCollector, WatchMetrics, tasks_accepted
 from services.postcard.schema import open_database
 from services.postcard.servicer import PostcardServicer
@@ -39,9 +47,15 @@ async def create_server(
 ) -> tuple[ServiceServer, int]:
     """A bound, not yet started postcard-service and its port; the database schema exists on return.
 
-    `tracer_provider` (owned by the server from here) turns spans on. Raises OSError when a port
-    (gRPC or metrics) cannot be bound.
+    `tracer_provider` (owned by the server from here) turns spans on. Raises ConfigError without TLS
+    files or explicit plaintext, OSError when a port (gRPC, health or metrics) cannot be bound.
     """
+    tls = internal_tls(settings.tls, ENV_PREFIX)
+    if settings.auth is None:
+        raise ConfigError(f"set {ENV_PREFIX}AUTH__JWKS_PATH or {ENV_PREFIX}AUTH__JWKS_URL: the service verifies "
+                          "each caller's token with the user-service's public keys")
+    callers = Callers(settings.auth)
+    await callers.start()
     db = await asyncio.to_thread(open_database, settings.db_path)
     observability = Observability(tracer_provider)
     registry = observability.registry
@@ -63,20 +77,22 @@ async def create_server(
     watch_metrics = WatchMetrics(registry)
     watcher = TaskWatcher(store, settings.watch.interval_seconds, on_poll=watch_metrics.checked_tasks)
     watch_metrics.count_watches(lambda: watcher.active)
-    servicer = PostcardServicer(store, on_task_created=task_created, watcher=watcher)
+    servicer = PostcardServicer(store, callers, on_task_created=task_created, watcher=watcher)
     pb_grpc.add_PostcardServiceServicer_to_server(servicer, grpc_server)  # type: ignore[no-untyped-call]  # generated, no stub
     health = add_standard_services(grpc_server, [SERVICE_NAME])
-    port = bind(grpc_server, settings.host, settings.port)
+    port = bind(grpc_server, settings.host, settings.port, tls)
     try:
         await observability.serve_metrics(settings.host, settings.metrics_port, f"{ENV_PREFIX}METRICS_PORT")
     except OSError:
         await grpc_server.stop(None)
+        await callers.close()
         raise
 
     server = ServiceServer(
         grpc_server, health, [SERVICE_NAME], drain_seconds=settings.drain_seconds, observability=observability
     )
     server.on_drain_end(watcher.close)
+    server.on_stop(callers.close)
     if pool is not None:
         server.on_start(pool.start)
 
@@ -84,4 +100,5 @@ async def create_server(
             await pool.stop(settings.grace_seconds)
 
         server.on_stop(stop_workers)
+    await server.serve_health_port(settings.host, settings.health_port, f"{ENV_PREFIX}HEALTH_PORT")
     return server, port

@@ -1,7 +1,7 @@
 """The gRPC PostcardService: identity, validation, then the store — nothing else.
 
-Every RPC first resolves the caller (`require_caller`: UNAUTHENTICATED without
-identity metadata, nothing stored), then validates (INVALID_ARGUMENT naming the
+Every RPC first resolves the caller (`Callers.require`: UNAUTHENTICATED without
+one valid bearer token, nothing stored), then validates (INVALID_ARGUMENT naming the
 field), then reads or writes via `PostcardStore` in a thread. Ownership: an id
 that is unknown or belongs to someone else gets the same NOT_FOUND message, so
 callers cannot probe for other users' ids. An idempotency key reused with a
@@ -25,7 +25,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
-from services.common.identity import IDEMPOTENCY_KEY_METADATA, metadata_value, require_caller
+from services.common.identity import IDEMPOTENCY_KEY_METADATA, Callers, metadata_value
 from services.common.rpc import Context, guarded, guarded_stream
 from services.common.status import IDEMPOTENCY_KEY_REUSED, abort_with_reason
 from services.common.tracing import TRACEPARENT_METADATA, traceparent_to_hand_on
@@ -45,22 +45,24 @@ WATCH_INTERVAL_SECONDS = 0.5  # of a servicer built without a watcher (tests); t
 
 
 class PostcardServicer(pb_grpc.PostcardServiceServicer):
-    """PostcardService over a `PostcardStore`; `on_task_created` hears of each new task (metrics, embedded workers);
-    `watcher` serves WatchTaskStatus."""
+    """PostcardService over a `PostcardStore`; `callers` names the caller of each call; `on_task_created` hears of
+    each new task (metrics, embedded workers); `watcher` serves WatchTaskStatus."""
 
     def __init__(
         self,
         store: PostcardStore,
+        callers: Callers,
         on_task_created: Callable[[], None] | None = None,
         watcher: TaskWatcher | None = None,
     ) -> None:
         self._store = store
+        self._callers = callers
         self._on_task_created = on_task_created or (lambda: None)
         self._watcher = watcher or TaskWatcher(store, WATCH_INTERVAL_SECONDS)
 
     @guarded
     async def CreatePostcard(self, request: pb.CreatePostcardRequest, context: Context) -> pb.CreatePostcardResponse:
-        user_id = await require_caller(context)
+        user_id = await self._callers.require(context)
         key = validate_idempotency_key(metadata_value(context, IDEMPOTENCY_KEY_METADATA))
         postcard_request = validate_create(request)
         origin = TaskOrigin(current_request_id(), traceparent_to_hand_on(metadata_value(context, TRACEPARENT_METADATA)))
@@ -97,13 +99,13 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
 
     @guarded
     async def ListMyPostcards(self, request: pb.ListMyPostcardsRequest, context: Context) -> pb.ListMyPostcardsResponse:
-        user_id = await require_caller(context)
+        user_id = await self._callers.require(context)
         records = await asyncio.to_thread(self._store.list_postcards, user_id, LIST_LIMIT)
         return pb.ListMyPostcardsResponse(postcards=[_summary(record) for record in records])
 
     @guarded
     async def GetPostcard(self, request: pb.GetPostcardRequest, context: Context) -> pb.GetPostcardResponse:
-        user_id = await require_caller(context)
+        user_id = await self._callers.require(context)
         postcard_id = validate_id("postcard_id", request.postcard_id)
         record = await asyncio.to_thread(self._store.postcard, user_id, postcard_id)
         if record is None:
@@ -112,7 +114,7 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
 
     @guarded
     async def GetPostcardImage(self, request: pb.GetPostcardImageRequest, context: Context) -> httpbody_pb2.HttpBody:
-        user_id = await require_caller(context)
+        user_id = await self._callers.require(context)
         postcard_id = validate_id("postcard_id", request.postcard_id)
         image = await asyncio.to_thread(self._store.image, user_id, postcard_id)
         if image is None:
@@ -121,7 +123,7 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
 
     async def _own_task(self, task_id: str, context: Context) -> TaskView:
         """The caller's task; aborts with NOT_FOUND when it is unknown or someone else's."""
-        user_id = await require_caller(context)
+        user_id = await self._callers.require(context)
         task = await asyncio.to_thread(self._store.task, user_id, validate_id("task_id", task_id))
         if task is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, TASK_NOT_FOUND)

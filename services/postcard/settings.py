@@ -10,13 +10,29 @@ point at the same database by default.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.config import check_log_level
+from trust.settings import TokenSettings
+from trust.tls import InternalTls
 
 ENV_PREFIX = "POSTCARD_SERVICE_"
+
+
+class PostcardTlsSettings(InternalTls):
+    """The service's identity on the internal hop (`trust.tls`): its certificate and key, and the CA whose
+    certificates clients must present; or plaintext, for local development only."""
+
+    ENV_PREFIX: ClassVar[str] = "POSTCARD_SERVICE_TLS__"
+
+
+class PostcardAuthSettings(TokenSettings):
+    """How the service verifies the callers' tokens (`trust.settings`): the user-service's keys, its claims."""
+
+    ENV_PREFIX: ClassVar[str] = "POSTCARD_SERVICE_AUTH__"
 
 
 class WorkerSettings(BaseModel):
@@ -75,6 +91,14 @@ class PostcardServiceSettings(BaseSettings):
     # Then in-flight calls (and in-flight worker tasks) get this long to finish.
     grace_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
+    # Mutual TLS on the gRPC port; without it the service refuses to start, unless
+    # POSTCARD_SERVICE_TLS__INSECURE_PLAINTEXT=true.
+    tls: PostcardTlsSettings | None = None
+    # The service verifies each caller's JWT itself: set AUTH__JWKS_PATH or AUTH__JWKS_URL (workers need neither).
+    auth: PostcardAuthSettings | None = None
+    # grpc.health.v1 alone, in plaintext, for probes that cannot present a client certificate (Kubernetes'
+    # gRPC probes): off when unset; 0 picks a free port (logged).
+    health_port: int | None = Field(default=None, ge=0, le=65535)
     # Prometheus metrics of the service process over HTTP on `host`: off when unset; 0 picks a free
     # port (logged).
     metrics_port: int | None = Field(default=None, ge=0, le=65535)

@@ -14,7 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from postcardapp.user.v1 import user_service_pb2 as pb
 from postcardapp.user.v1 import user_service_pb2_grpc as pb_grpc
-from services.common.identity import require_caller
+from services.common.identity import Callers
 from services.common.rpc import Context, guarded
 from services.user.store import UserStore
 from services.user.tokens import TokenIssuer
@@ -27,7 +27,8 @@ MAX_CODE_LENGTH = 256
 
 
 class UserServicer(pb_grpc.UserServiceServicer):
-    def __init__(self, wechat: WeChatLogin, store: UserStore, tokens: TokenIssuer) -> None:
+    def __init__(self, wechat: WeChatLogin, store: UserStore, tokens: TokenIssuer, callers: Callers) -> None:
+        self._callers = callers
         self._wechat = wechat
         self._store = store
         self._tokens = tokens
@@ -60,8 +61,8 @@ class UserServicer(pb_grpc.UserServiceServicer):
 
     @guarded
     async def GetMe(self, request: pb.GetMeRequest, context: Context) -> pb.GetMeResponse:
-        """The caller's profile. No x-user-id metadata: UNAUTHENTICATED; unknown user: NOT_FOUND."""
-        user_id = await require_caller(context)
+        """The caller's profile. No valid bearer token: UNAUTHENTICATED; unknown user: NOT_FOUND."""
+        user_id = await self._callers.require(context)
         user = await asyncio.to_thread(self._store.get, user_id)
         if user is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, "user not found")

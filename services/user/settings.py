@@ -10,11 +10,13 @@ without them and names the variable to set. Paths left unset derive from ``state
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.config import ConfigError, check_log_level
+from trust.tls import InternalTls
 
 ENV_PREFIX = "USER_SERVICE_"
 
@@ -22,6 +24,13 @@ ENV_PREFIX = "USER_SERVICE_"
 def env_name(*path: str) -> str:
     """The environment variable of a (nested) setting: env_name("jwt", "ttl_seconds")."""
     return ENV_PREFIX + "__".join(part.upper() for part in path)
+
+
+class UserTlsSettings(InternalTls):
+    """The service's identity on the internal hop (`trust.tls`): its certificate and key, and the CA whose
+    certificates clients must present; or plaintext, for local development only."""
+
+    ENV_PREFIX: ClassVar[str] = "USER_SERVICE_TLS__"
 
 
 class WeChatSettings(BaseModel):
@@ -66,6 +75,12 @@ class UserServiceSettings(BaseSettings):
     # Then in-flight calls get this long to finish.
     grace_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
+    # Mutual TLS on the gRPC port; without it the service refuses to start, unless
+    # USER_SERVICE_TLS__INSECURE_PLAINTEXT=true.
+    tls: UserTlsSettings | None = None
+    # grpc.health.v1 alone, in plaintext, for probes that cannot present a client certificate (Kubernetes'
+    # gRPC probes): off when unset; 0 picks a free port (logged).
+    health_port: int | None = Field(default=None, ge=0, le=65535)
     # Prometheus metrics over HTTP on `host`: off when unset; 0 picks a free port (logged).
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     # The JWKS over HTTP at http://host:jwks_port/.well-known/jwks.json, for gateways that cannot read the file:

@@ -28,14 +28,16 @@ from gateway.settings import (
     RateLimitSettings,
     Settings,
     UpstreamSettings,
+    UpstreamTlsSettings,
 )
 from services.postcard.server import create_server as create_postcard_server
-from services.postcard.settings import PostcardServiceSettings
+from services.postcard.settings import PostcardServiceSettings, PostcardTlsSettings
 from services.user.server import create_server as create_user_server
-from services.user.settings import UserServiceSettings
+from services.user.settings import UserServiceSettings, UserTlsSettings
 from telemetry.logs import RequestContextFilter
 from tests.fakes.wechat import FakeWeChat
 from tests.support.http_server import serve
+from tests.support.pki import tls_settings
 from tests.support.system import ProcessSystem
 
 BLOCKED_WORD = "forbidden"
@@ -101,7 +103,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest_asyncio.fixture(scope="package", loop_scope="package")
-async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[System]:
+async def system(tmp_path_factory: pytest.TempPathFactory, pki: Path) -> AsyncIterator[System]:
     root = tmp_path_factory.mktemp("system")
     with FakeWeChat() as wechat:
         wechat.accept_any_code = True
@@ -111,6 +113,7 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
             state_dir=root / "user-service",
             wechat={"base_url": wechat.base_url, "appid": wechat.appid, "secret": wechat.secret},
             jwt={"generate_dev_key": True},
+            tls=tls_settings(pki, "user-service", UserTlsSettings),
         )
         postcard_settings = PostcardServiceSettings(
             port=0,
@@ -118,7 +121,10 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
             db_path=root / "postcards.sqlite3",
             worker={"embedded": True, "count": 2, "lease_seconds": 5, "poll_interval_seconds": 0.05},
             generator={"delay_seconds": 0.05, "blocked_words": [BLOCKED_WORD]},
+            tls=tls_settings(pki, "postcard-service", PostcardTlsSettings),
+            auth={"jwks_path": root / "user-service" / "jwks.json"},
         )
+        # The user-service first: it writes the keys the postcard-service verifies tokens with.
         user_server, user_port = await create_user_server(user_settings)
         postcard_server, postcard_port = await create_postcard_server(postcard_settings)
         await user_server.start()
@@ -128,9 +134,11 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
             # These tests log in and create far more often than a person would; limits have tests of their own.
             rate_limit=RateLimitSettings(default="1000/second", routes={}, auth_failures="1000/second"),
             upstreams={
-                USER_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{user_port}"]),
-                POSTCARD_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{postcard_port}"]),
+                USER_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{user_port}"], tls_server_name="user-service"),
+                POSTCARD_SERVICE: UpstreamSettings(endpoints=[f"127.0.0.1:{postcard_port}"],
+                                                   tls_server_name="postcard-service"),
             },
+            upstream_tls=tls_settings(pki, "gateway", UpstreamTlsSettings),
         )
         log = GatewayLog()
         logging.getLogger().addHandler(log)
@@ -161,7 +169,7 @@ async def _login_create_poll(system: System) -> None:
 
 
 @pytest_asyncio.fixture
-async def processes(tmp_path: Path) -> AsyncIterator[ProcessSystem]:
+async def processes(tmp_path: Path, pki: Path) -> AsyncIterator[ProcessSystem]:
     """Real child processes (services, gateways) for one test; all stopped by PID at its end."""
     async with AsyncExitStack() as stack:
-        yield ProcessSystem(tmp_path, stack)
+        yield ProcessSystem(tmp_path, stack, pki)

@@ -17,6 +17,7 @@ import httpx
 
 from gateway.settings import POSTCARD_SERVICE
 from tests.support.keys import SigningKey
+from tests.support.pki import tls_env
 from tests.support.processes import Child
 from tests.support.waiting import wait_until
 
@@ -24,8 +25,9 @@ from tests.support.waiting import wait_until
 class ProcessSystem:
     """Children started by one test; all stopped at its end."""
 
-    def __init__(self, root: Path, stack: AsyncExitStack) -> None:
+    def __init__(self, root: Path, stack: AsyncExitStack, pki: Path) -> None:
         self.root = root
+        self.pki = pki  # the internal hop is mutual TLS, as deployed (tests.support.pki)
         self.key = SigningKey()
         self.jwks = self.key.write_jwks(root / "jwks.json")
         self.db = root / "postcards.sqlite3"
@@ -43,6 +45,8 @@ class ProcessSystem:
             "POSTCARD_SERVICE_WORKER__LEASE_SECONDS": "5",
             "POSTCARD_SERVICE_GENERATOR__DELAY_SECONDS": "0.05",
             "POSTCARD_SERVICE_WATCH__INTERVAL_SECONDS": "0.05",
+            "POSTCARD_SERVICE_AUTH__JWKS_PATH": str(self.jwks),
+            **tls_env(self.pki, "postcard-service", "POSTCARD_SERVICE_TLS__"),
         }
 
     async def postcard_service(self, name: str, port: int = 0, drain: float = 0, *, embedded_worker: bool = True,
@@ -62,6 +66,7 @@ class ProcessSystem:
     async def gateway(self, name: str, services: list[Child], upstream: dict[str, Any] | None = None,
                       args: list[str] | None = None, **env: str) -> httpx.AsyncClient:
         upstreams = {POSTCARD_SERVICE: {"endpoints": [f"127.0.0.1:{s.port}" for s in services],
+                                        "tls_server_name": "postcard-service",
                                         "health": {"reconnect_initial_seconds": 0.05, "reconnect_max_seconds": 0.5},
                                         **(upstream or {})}}
         child = Child(name, ["gateway", "--port", "0", *(args or [])], {
@@ -70,6 +75,7 @@ class ProcessSystem:
             "GATEWAY_RATE_LIMIT__DEFAULT": "1000/second",
             "GATEWAY_RATE_LIMIT__ROUTES": "{}",
             "GATEWAY_HTTP__DRAIN_SECONDS": "0",
+            **tls_env(self.pki, "gateway", "GATEWAY_UPSTREAM_TLS__"),
             **env,
         }, self.root)
         self._stack.push_async_callback(child.stop)

@@ -53,8 +53,8 @@ async def test_the_service_certificate_must_carry_the_expected_name(flaky_catalo
         with pytest.raises(GatewayError):
             await read(UpstreamSettings(endpoints=[backend.target], health=FAST_HEALTH,
                                         tls_server_name="user-service"), flaky_catalog, gateway_credentials(pki))
-        reply = await read(UpstreamSettings(endpoints=[backend.target], health=FAST_HEALTH,
-                                            tls_server_name="postcard-service"), flaky_catalog, gateway_credentials(pki))
+        named = UpstreamSettings(endpoints=[backend.target], health=FAST_HEALTH, tls_server_name="postcard-service")
+        reply = await read(named, flaky_catalog, gateway_credentials(pki))
         assert reply.message.served_by == "a"
 
 
