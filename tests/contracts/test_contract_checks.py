@@ -57,12 +57,21 @@ def test_current_contracts_pass_lint(buf: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_lint_violation_is_caught(buf: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "complaint"),
+    [
+        ("message GetPostcardRequest {", "message get_postcard_request_v {}\n\nmessage GetPostcardRequest {",
+         "get_postcard_request_v"),
+        # buf's PROTOVALIDATE rule: the buf.validate annotations themselves must make sense.
+        ("      max_len: 200\n", "      max_len: 200\n      min_len: 201\n", "min_len"),
+    ],
+)  # fmt: skip
+def test_lint_violation_is_caught(buf: Path, tmp_path: Path, old: str, new: str, complaint: str) -> None:
     root = _copy_protos(tmp_path)
-    _edit(root, "message GetPostcardRequest {", "message get_postcard_request_v {}\n\nmessage GetPostcardRequest {")
+    _edit(root, old, new)
     result = _buf(buf, "lint", str(_image(root, tmp_path / "bad.binpb")))
     assert result.returncode != 0
-    assert "get_postcard_request_v" in result.stdout
+    assert complaint in result.stdout
 
 
 @pytest.mark.parametrize(

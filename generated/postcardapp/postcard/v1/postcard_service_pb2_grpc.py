@@ -74,7 +74,8 @@ class PostcardServiceServicer:
     def CreatePostcard(self, request, context):
         """Queues the generation of a postcard and returns its task id at once.
         An `idempotency-key` metadata value makes a retried call return the same
-        task id. Errors: INVALID_ARGUMENT (missing or too long fields).
+        task id. Errors: INVALID_ARGUMENT (a field breaking its rules, with
+        google.rpc.BadRequest field violations in the status details).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
