@@ -22,5 +22,5 @@ def validate_descriptor_set() -> bytes:
     well-known types, which protoc finds in grpcio-tools' include folder)."""
     file = protovalidate.ViolationPb.desc().file
     assert file.name == VALIDATE_PROTO, file.name
-    files = descriptor_pb2.FileDescriptorSet(file=[descriptor_pb2.FileDescriptorProto.FromString(file.proto.to_binary())])
-    return files.SerializeToString()
+    proto = descriptor_pb2.FileDescriptorProto.FromString(file.proto.to_binary())
+    return descriptor_pb2.FileDescriptorSet(file=[proto]).SerializeToString()

@@ -8,7 +8,8 @@ process: started by `ServiceServer.start` after the gRPC server, and stopped
 by `ServiceServer.stop` after it (health turns NOT_SERVING first), with the
 same grace for their in-flight tasks. With `settings.metrics_port`, the
 process's metrics (RPCs, tasks, the queue; `services.postcard.metrics`) are
-served over HTTP; `tracer_provider` turns spans on for calls and workers.
+served over HTTP; `tracer_provider` turns spans on for calls and workers. Every
+request keeps its contract's rules before a method runs (`ValidateRequests`).
 """
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ import asyncio
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
+from contractrules.violations import RequestRules
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.observability import Observability
 from services.common.server import COMMON_SERVER_OPTIONS, ServiceServer, add_standard_services, bind
+from services.common.validation import ValidateRequests
 from services.postcard.metrics import QueueCollector, tasks_accepted
 from services.postcard.schema import open_database
 from services.postcard.servicer import PostcardServicer
@@ -56,7 +59,8 @@ async def create_server(
         if pool is not None:
             pool.notify()
 
-    grpc_server = grpc.aio.server(options=COMMON_SERVER_OPTIONS, interceptors=observability.server_interceptors())
+    interceptors = [*observability.server_interceptors(), ValidateRequests(RequestRules(), [SERVICE_NAME])]
+    grpc_server = grpc.aio.server(options=COMMON_SERVER_OPTIONS, interceptors=interceptors)
     servicer = PostcardServicer(PostcardStore(db), on_task_created=task_created)
     pb_grpc.add_PostcardServiceServicer_to_server(servicer, grpc_server)  # type: ignore[no-untyped-call]  # generated, no stub
     health = add_standard_services(grpc_server, [SERVICE_NAME])

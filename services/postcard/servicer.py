@@ -1,8 +1,9 @@
 """The gRPC PostcardService: identity, validation, then the store — nothing else.
 
-Every RPC first resolves the caller (`require_caller`: UNAUTHENTICATED without
-identity metadata, nothing stored), then validates (INVALID_ARGUMENT naming the
-field), then reads or writes via `PostcardStore` in a thread. Ownership: an id
+Every request has kept its contract's rules before a method runs (checked by
+`services.common.validation`: INVALID_ARGUMENT with field violations). Every RPC
+then resolves the caller (`require_caller`: UNAUTHENTICATED without identity
+metadata, nothing stored), then reads or writes via `PostcardStore` in a thread. Ownership: an id
 that is unknown or belongs to someone else gets the same NOT_FOUND message, so
 callers cannot probe for other users' ids. An idempotency key reused with a
 different request body is FAILED_PRECONDITION with an ErrorInfo detail of reason
@@ -29,7 +30,7 @@ from services.common.tracing import TRACEPARENT_METADATA, traceparent_to_hand_on
 from services.postcard.artwork import image_url
 from services.postcard.model import TaskOrigin
 from services.postcard.store import IdempotencyConflict, PostcardRecord, PostcardStore
-from services.postcard.validation import validate_create, validate_id, validate_idempotency_key
+from services.postcard.validation import normalise_create, validate_idempotency_key
 from telemetry.context import current_request_id
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
     async def CreatePostcard(self, request: pb.CreatePostcardRequest, context: Context) -> pb.CreatePostcardResponse:
         user_id = await require_caller(context)
         key = validate_idempotency_key(metadata_value(context, IDEMPOTENCY_KEY_METADATA))
-        postcard_request = validate_create(request)
+        postcard_request = normalise_create(request)
         origin = TaskOrigin(current_request_id(), traceparent_to_hand_on(metadata_value(context, TRACEPARENT_METADATA)))
         try:
             task_id, created = await asyncio.to_thread(self._store.create_task, user_id, postcard_request, key, origin)
@@ -70,8 +71,7 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
     @guarded
     async def GetTaskStatus(self, request: pb.GetTaskStatusRequest, context: Context) -> pb.GetTaskStatusResponse:
         user_id = await require_caller(context)
-        task_id = validate_id("task_id", request.task_id)
-        task = await asyncio.to_thread(self._store.task, user_id, task_id)
+        task = await asyncio.to_thread(self._store.task, user_id, request.task_id)
         if task is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, TASK_NOT_FOUND)
         if task.status == "completed" and task.postcard is not None:
@@ -90,8 +90,7 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
     @guarded
     async def GetPostcard(self, request: pb.GetPostcardRequest, context: Context) -> pb.GetPostcardResponse:
         user_id = await require_caller(context)
-        postcard_id = validate_id("postcard_id", request.postcard_id)
-        record = await asyncio.to_thread(self._store.postcard, user_id, postcard_id)
+        record = await asyncio.to_thread(self._store.postcard, user_id, request.postcard_id)
         if record is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, POSTCARD_NOT_FOUND)
         return pb.GetPostcardResponse(postcard=_postcard(record))
@@ -99,8 +98,7 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
     @guarded
     async def GetPostcardImage(self, request: pb.GetPostcardImageRequest, context: Context) -> httpbody_pb2.HttpBody:
         user_id = await require_caller(context)
-        postcard_id = validate_id("postcard_id", request.postcard_id)
-        image = await asyncio.to_thread(self._store.image, user_id, postcard_id)
+        image = await asyncio.to_thread(self._store.image, user_id, request.postcard_id)
         if image is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, POSTCARD_NOT_FOUND)
         return httpbody_pb2.HttpBody(content_type="image/svg+xml", data=image)

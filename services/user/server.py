@@ -12,10 +12,12 @@ from contextlib import AsyncExitStack
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
+from contractrules.violations import RequestRules
 from postcardapp.user.v1 import user_service_pb2 as pb
 from postcardapp.user.v1 import user_service_pb2_grpc as pb_grpc
 from services.common.observability import Observability
 from services.common.server import COMMON_SERVER_OPTIONS, ServiceServer, add_standard_services, bind
+from services.common.validation import ValidateRequests
 from services.user.keys import load_signing_key, publish_jwks
 from services.user.schema import open_database
 from services.user.servicer import UserServicer
@@ -58,7 +60,8 @@ async def create_server(
     async with AsyncExitStack() as undo:  # closes what was opened if a later step fails
         wechat = create_wechat_login(settings.wechat)
         undo.push_async_callback(wechat.aclose)
-        grpc_server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=observability.server_interceptors())
+        interceptors = [*observability.server_interceptors(), ValidateRequests(RequestRules(), [SERVICE_NAME])]
+        grpc_server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
         undo.push_async_callback(grpc_server.stop, None)
 
         pb_grpc.add_UserServiceServicer_to_server(UserServicer(wechat, UserStore(db), tokens), grpc_server)  # type: ignore[no-untyped-call]  # generated, no stub
