@@ -24,6 +24,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from contractrules.violations import Violations
+
 log = logging.getLogger(__name__)
 
 # The table grpc-gateway (runtime/errors.go) and Envoy share.
@@ -97,6 +99,12 @@ class GatewayError(Exception):
 
 def invalid_argument(message: str) -> GatewayError:
     return GatewayError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def broken_rules(violations: Violations) -> GatewayError:
+    """A request breaking its contract's rules: the 400 the service would answer, with the same details."""
+    details = _details_json(violations.status())
+    return GatewayError(grpc.StatusCode.INVALID_ARGUMENT, violations.message, details=details)
 
 
 def from_rpc_error(error: grpc.aio.AioRpcError) -> GatewayError:

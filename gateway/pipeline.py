@@ -1,12 +1,15 @@
 """A contract route's way through the gateway, one named stage after another.
 
-    request id -> trace -> authenticate -> limit -> transcode in -> call upstream -> render
-               -> respond (CORS, request id, drain) -> observe (metrics, access line)
+    request id -> trace -> authenticate -> limit -> transcode in -> validate -> call upstream
+               -> render -> respond (CORS, request id, drain) -> observe (metrics, access line)
 
 Contract routes take this path straight from the front door (`front_door.py`):
 no FastAPI middleware wraps them, every policy is a plain stage here. `call
 upstream` is the upstream layer (`upstream/client.py`): a healthy endpoint, its
-breaker, the deadline, retries where safe, the contract's fallback. Any stage
+breaker, the deadline, retries where safe, the contract's fallback. `validate`
+checks the request message against its contract's rules (`contractrules`, the
+same check the services make) so that a request that can only fail is a 400
+without an upstream call. Any stage
 may raise GatewayError, which becomes the common error shape
 (`errors.error_response`); anything else is logged with its traceback and
 answered with the opaque 500. Everything a stage needs per route was computed
@@ -26,8 +29,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from contractrules.violations import RequestRules
+
 from .cors import CorsMiddleware
-from .errors import GatewayError, error_response, internal_error_response
+from .errors import GatewayError, broken_rules, error_response, internal_error_response
 from .lifecycle import Lifecycle
 from .observability.access import Exchange, observe
 from .observability.metrics import GatewayMetrics
@@ -59,6 +64,7 @@ class PreparedRoute:
     plan: RoutePlan
     limits: RouteLimits
     label: str  # the route template, for spans, metrics and the access line
+    rules: RequestRules  # the contract's rules of the request message (one validator, shared by every route)
 
 
 class Pipeline:
@@ -119,6 +125,7 @@ class Pipeline:
             principal = await self.authenticate(prepared, request, exchange)
             await self.limit(prepared, request, principal)
             message, context = await self.transcode_in(prepared, request, path_values, principal, request_id)
+            self.validate(prepared, message)
             reply = await self.call_upstream(prepared, message, context, exchange)
             return render(prepared.plan, reply)
         except GatewayError as error:
@@ -154,6 +161,11 @@ class Pipeline:
             transcode_in.check_content_type(request.headers.get("content-type"), len(raw))
             body = transcode_in.parse_json(raw)
         return transcode_in.build_request(plan, path_values, request.query_params.multi_items(), body), context
+
+    def validate(self, prepared: PreparedRoute, message: Message) -> None:
+        violations = prepared.rules.check(message)
+        if violations is not None:
+            raise broken_rules(violations)
 
     async def call_upstream(
         self, prepared: PreparedRoute, message: Message, context: CallContext, exchange: Exchange
