@@ -2,7 +2,8 @@
 
 It describes exactly what the transcoder accepts and answers, from the same
 plan objects the requests use: path variables and query parameters (the plan's
-own list) named by dotted proto field paths, a JSON body per `google.api.http`
+own list) named by dotted proto field paths, with the `buf.validate` rules the
+validate stage enforces (`rules.py`), a JSON body per `google.api.http`
 `body`, the success status of the gateway policy, the `response_body` shaping,
 raw bytes for `google.api.HttpBody` (with the contract's media type), the
 request headers the contract declares (with the rules the header allow-list
@@ -24,6 +25,7 @@ from ..routes.table import Route
 from ..routes.template import Kind, PathTemplate, Variable
 from ..transcode.headers import header_rule
 from ..transcode.plan import RoutePlan
+from . import rules
 from .schemas import REF_PREFIX, FieldPath, Schema, SchemaSet, behaviors, is_http_body
 
 OPENAPI_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
@@ -152,7 +154,7 @@ def _operation(plan: RoutePlan, operation_id: str, schemas: SchemaSet, max_body_
 def _path_parameter(
     template: PathTemplate, variable: Variable, field: FieldDescriptor, schemas: SchemaSet
 ) -> dict[str, Any]:
-    schema = schemas.parameter_value(field) or {"type": "string"}
+    schema = rules.constrain(schemas.parameter_value(field) or {"type": "string"}, field)
     parameter = {"name": ".".join(variable.field_path), "in": "path", "required": True, "schema": schema}
     kinds = template.kinds[variable.start : variable.end]
     if kinds != (Kind.ANY,):
@@ -163,7 +165,10 @@ def _path_parameter(
         regex = "/".join(re.sub(r"([.^$|?*+()\[\]{}\\])", r"\\\1", p) if k is Kind.LITERAL
                          else ("[^/]+" if k is Kind.ANY else ".+") for p, k in zip(parts, kinds, strict=True))
         if schema.get("type") == "string":
-            schema["pattern"] = f"^{regex}$"
+            if "pattern" in schema:  # the field's own rule: both must hold
+                schema.setdefault("allOf", []).append({"pattern": f"^{regex}$"})
+            else:
+                schema["pattern"] = f"^{regex}$"
         parameter["description"] = f"Matches `{shape}`, several path segments: send its `/` unencoded."
     return parameter
 
@@ -171,12 +176,13 @@ def _path_parameter(
 def _query_parameter(name: str, field: FieldDescriptor, schemas: SchemaSet) -> dict[str, Any]:
     value = schemas.parameter_value(field)
     assert value is not None  # the plan lists only fields a string can set
-    parameter: dict[str, Any] = {"name": name, "in": "query", "required": False}
+    # Required when a buf.validate rule says so: the validate stage refuses a request without it.
+    parameter: dict[str, Any] = {"name": name, "in": "query", "required": rules.is_required(field)}
     if field.is_repeated:
-        parameter.update(schema={"type": "array", "items": value}, style="form", explode=True)
+        parameter.update(schema=rules.constrain({"type": "array", "items": value}, field), style="form", explode=True)
     else:
-        parameter["schema"] = value
-    if field_behavior_pb2.REQUIRED in behaviors(field):
+        parameter["schema"] = rules.constrain(value, field)
+    if field_behavior_pb2.REQUIRED in behaviors(field) and not parameter["required"]:
         parameter["description"] = "Required by the contract: the service rejects a request without it."
     return parameter
 
