@@ -127,7 +127,7 @@ class Pipeline:
             message, context = await self.transcode_in(prepared, request, path_values, principal, request_id)
             self.validate(prepared, message)
             reply = await self.call_upstream(prepared, message, context, exchange)
-            return render(prepared.plan, reply)
+            return render(prepared.plan, reply, request.scope)
         except GatewayError as error:
             exchange.grpc_code = exchange.grpc_code or error.code.name
             return error_response(error)

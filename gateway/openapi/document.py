@@ -25,6 +25,7 @@ from ..routes.table import Route
 from ..routes.template import Kind, PathTemplate, Variable
 from ..transcode.headers import header_rule
 from ..transcode.plan import RoutePlan
+from ..upstream.rpc import Pagination
 from . import rules
 from .schemas import REF_PREFIX, FieldPath, Schema, SchemaSet, behaviors, is_http_body
 
@@ -140,6 +141,9 @@ def _operation(plan: RoutePlan, operation_id: str, schemas: SchemaSet, max_body_
     responses: dict[str, Any] = {status: _success(plan, status, schemas)}
     if route.policy.fallback_cached_or_empty:
         responses[status]["headers"] = copy.deepcopy(FALLBACK_HEADER)
+    if plan.next_page is not None:
+        responses[status].setdefault("headers", {}).update(_link_header(plan.next_page.parameter))
+        _describe_paging(parameters, route.policy.pagination)
     errors = ["400", *([] if route.policy.public else ["401"]), "404",
               *(["413", "415"] if route.body else []), "429", "500", "503", "504", "default"]
     responses.update({code: {"$ref": f"#/components/responses/{_ERRORS[code][0]}"} for code in errors})
@@ -149,6 +153,30 @@ def _operation(plan: RoutePlan, operation_id: str, schemas: SchemaSet, max_body_
         operation["deprecated"] = True
     operation["x-grpc-method"] = route.grpc_path
     return operation
+
+
+def _describe_paging(parameters: list[dict[str, Any]], pagination: Pagination | None) -> None:
+    """The page token and page size query parameters, as the contract's `pagination` declares them."""
+    assert pagination is not None  # a plan has a next page only when the contract declares pagination
+    for parameter in parameters:
+        if parameter["in"] != "query":
+            continue
+        if parameter["name"] == pagination.page_token_field:
+            parameter["description"] = (f"Where the page starts: the `{parameter['name']}` of the previous page's "
+                                        "`Link` URL (opaque); absent for the first page.")
+        elif parameter["name"] == pagination.page_size_field:
+            default, largest = pagination.default_page_size, pagination.max_page_size
+            parameter["description"] = (f"Items per page: {default} when absent or 0, at most {largest} "
+                                        f"(a larger value is taken as {largest}).")
+            parameter["schema"]["default"] = default
+
+
+def _link_header(parameter: str) -> dict[str, Any]:
+    return {"Link": {
+        "description": f'The next page, when there is one (RFC 8288): `</path?...&{parameter}=...>; rel="next"`, '
+        "a reference relative to this request's URL. Absent on the last page.",
+        "schema": {"type": "string"},
+    }}
 
 
 def _path_parameter(

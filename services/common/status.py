@@ -1,8 +1,9 @@
-"""Failures a client acts on by reason, not by message: a gRPC status with a google.rpc.ErrorInfo.
+"""Failures a client acts on by their details, not by message: a gRPC status with a google.rpc.ErrorInfo,
+or a google.rpc.BadRequest naming a field, as the contract's rules do (`contractrules`).
 
-The detail travels in the standard `grpc-status-details-bin` trailer (grpcio-status builds
-it), so grpcurl, any gRPC client and the gateway can read it. The gateway maps a few
-reasons to their own HTTP status (`gateway/errors.py`).
+The details travel in the standard `grpc-status-details-bin` trailer (grpcio-status builds
+it), so grpcurl, any gRPC client and the gateway can read them. The gateway maps a few
+reasons to their own HTTP status (`gateway/errors.py`) and passes the details on.
 """
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import grpc
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
+
+from contractrules.violations import Violations
 
 DOMAIN = "postcardapp"
 # An idempotency key was already used by this caller for a request with a different body.
@@ -32,3 +35,14 @@ async def abort_with_reason(
     status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
     await context.abort_with_status(rpc_status.to_status(status))  # type: ignore[attr-defined]  # grpc-stubs lags
     raise AssertionError("unreachable: abort_with_status raises")  # for type checkers and readers
+
+
+async def abort_invalid_field(
+    context: grpc.aio.ServicerContext[Any, Any], field: str, description: str, reason: str
+) -> NoReturn:
+    """INVALID_ARGUMENT for a field that keeps its declared rules but is still wrong (a page token not issued
+    to the caller), in the shape of a broken rule: "field: description" and a BadRequest field violation."""
+    violation = error_details_pb2.BadRequest.FieldViolation(field=field, description=description, reason=reason)
+    status = Violations(error_details_pb2.BadRequest(field_violations=[violation])).status()
+    await context.abort_with_status(rpc_status.to_status(status))  # type: ignore[attr-defined]  # grpc-stubs lags
+    raise AssertionError("unreachable: abort_with_status raises")

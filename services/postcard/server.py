@@ -14,6 +14,8 @@ request keeps its contract's rules before a method runs (`ValidateRequests`).
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
@@ -25,11 +27,14 @@ from services.common.observability import Observability
 from services.common.server import COMMON_SERVER_OPTIONS, ServiceServer, add_standard_services, bind
 from services.common.validation import ValidateRequests
 from services.postcard.metrics import QueueCollector, tasks_accepted
+from services.postcard.pagetokens import PageTokens
 from services.postcard.schema import open_database
 from services.postcard.servicer import PostcardServicer
 from services.postcard.settings import ENV_PREFIX, PostcardServiceSettings
 from services.postcard.store import PostcardStore
 from services.postcard.worker import create_worker_pool
+
+log = logging.getLogger(__name__)
 
 # The name health checks and reflection use: "postcardapp.postcard.v1.PostcardService".
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["PostcardService"].full_name
@@ -61,7 +66,7 @@ async def create_server(
 
     interceptors = [*observability.server_interceptors(), ValidateRequests(RequestRules(), [SERVICE_NAME])]
     grpc_server = grpc.aio.server(options=COMMON_SERVER_OPTIONS, interceptors=interceptors)
-    servicer = PostcardServicer(PostcardStore(db), on_task_created=task_created)
+    servicer = PostcardServicer(PostcardStore(db), page_tokens(settings), on_task_created=task_created)
     pb_grpc.add_PostcardServiceServicer_to_server(servicer, grpc_server)  # type: ignore[no-untyped-call]  # generated, no stub
     health = add_standard_services(grpc_server, [SERVICE_NAME])
     port = bind(grpc_server, settings.host, settings.port)
@@ -82,3 +87,11 @@ async def create_server(
 
         server.on_stop(stop_workers)
     return server, port
+
+
+def page_tokens(settings: PostcardServiceSettings) -> PageTokens:
+    if settings.page_token_secret is not None:
+        return PageTokens(settings.page_token_secret.get_secret_value().encode())
+    log.warning("no page token secret: a random one for this process; page tokens will not survive a restart nor "
+                f"work on another replica (set {ENV_PREFIX}PAGE_TOKEN_SECRET)")
+    return PageTokens(secrets.token_bytes(32))

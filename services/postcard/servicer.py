@@ -7,7 +7,9 @@ metadata, nothing stored), then reads or writes via `PostcardStore` in a thread.
 that is unknown or belongs to someone else gets the same NOT_FOUND message, so
 callers cannot probe for other users' ids. An idempotency key reused with a
 different request body is FAILED_PRECONDITION with an ErrorInfo detail of reason
-IDEMPOTENCY_KEY_REUSED (the original task is untouched). A created task carries
+IDEMPOTENCY_KEY_REUSED (the original task is untouched). ListMyPostcards pages
+(AIP-158, `pagetokens.py`); a page token not issued to the caller is INVALID_ARGUMENT
+with a field violation of `page_token`. A created task carries
 the call's request id and traceparent to its worker (`TaskOrigin`).
 Any unexpected exception becomes INTERNAL "internal error"; details are logged.
 """
@@ -21,30 +23,46 @@ import grpc
 from google.api import httpbody_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from postcardapp.gateway.v1 import options_pb2
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.identity import IDEMPOTENCY_KEY_METADATA, metadata_value, require_caller
 from services.common.rpc import Context, guarded
-from services.common.status import IDEMPOTENCY_KEY_REUSED, abort_with_reason
+from services.common.status import IDEMPOTENCY_KEY_REUSED, abort_invalid_field, abort_with_reason
 from services.common.tracing import TRACEPARENT_METADATA, traceparent_to_hand_on
 from services.postcard.artwork import image_url
 from services.postcard.model import TaskOrigin
+from services.postcard.pagetokens import PageTokenError, PageTokens
 from services.postcard.store import IdempotencyConflict, PostcardRecord, PostcardStore
 from services.postcard.validation import normalise_create, validate_idempotency_key
 from telemetry.context import current_request_id
 
 log = logging.getLogger(__name__)
 
-LIST_LIMIT = 100
+INVALID_PAGE_TOKEN = "not a page token issued to this caller"
+
+
+def _pagination(method: str) -> options_pb2.Pagination:
+    """The page sizes the contract declares for a list method (documented by the gateway, applied here)."""
+    descriptor = pb.DESCRIPTOR.services_by_name["PostcardService"].methods_by_name[method]
+    policy: options_pb2.MethodPolicy = descriptor.GetOptions().Extensions[options_pb2.policy]  # type: ignore[index]
+    return policy.pagination
+
+
+LIST_PAGING = _pagination("ListMyPostcards")
 TASK_NOT_FOUND = "task not found"
 POSTCARD_NOT_FOUND = "postcard not found"
 
 
 class PostcardServicer(pb_grpc.PostcardServiceServicer):
-    """PostcardService over a `PostcardStore`; `on_task_created` hears of each new task (metrics, embedded workers)."""
+    """PostcardService over a `PostcardStore`; `on_task_created` hears of each new task (metrics, embedded workers);
+    `page_tokens` issues and reads ListMyPostcards' page tokens."""
 
-    def __init__(self, store: PostcardStore, on_task_created: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, store: PostcardStore, page_tokens: PageTokens, on_task_created: Callable[[], None] | None = None
+    ) -> None:
         self._store = store
+        self._page_tokens = page_tokens
         self._on_task_created = on_task_created or (lambda: None)
 
     @guarded
@@ -84,8 +102,16 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
     @guarded
     async def ListMyPostcards(self, request: pb.ListMyPostcardsRequest, context: Context) -> pb.ListMyPostcardsResponse:
         user_id = await require_caller(context)
-        records = await asyncio.to_thread(self._store.list_postcards, user_id, LIST_LIMIT)
-        return pb.ListMyPostcardsResponse(postcards=[_summary(record) for record in records])
+        after = None
+        if request.page_token:
+            try:
+                after = self._page_tokens.read(user_id, request.page_token)
+            except PageTokenError:
+                await abort_invalid_field(context, "page_token", INVALID_PAGE_TOKEN, "page_token.issued")
+        size = min(request.page_size or LIST_PAGING.default_page_size, LIST_PAGING.max_page_size)
+        records, last = await asyncio.to_thread(self._store.list_postcards, user_id, size, after)
+        next_page = self._page_tokens.issue(user_id, last) if last is not None else ""
+        return pb.ListMyPostcardsResponse(postcards=[_summary(record) for record in records], next_page_token=next_page)
 
     @guarded
     async def GetPostcard(self, request: pb.GetPostcardRequest, context: Context) -> pb.GetPostcardResponse:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.config import check_log_level
@@ -71,6 +71,10 @@ class PostcardServiceSettings(BaseSettings):
     # port (logged).
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     db_path: Path = Path(".state/postcard-service/postcards.sqlite3")
+    # Signs ListMyPostcards' page tokens (HMAC-SHA256). Every process serving the same database must
+    # have the same one. Unset: a random one per process, logged as a warning (tokens then die with
+    # the process and do not work on another replica).
+    page_token_secret: SecretStr | None = Field(default=None, min_length=32)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from services.common.sqlite import Database
 from services.postcard.model import UNKNOWN_ORIGIN, PostcardRequest, TaskOrigin
+from services.postcard.pagetokens import Position
 
 _POSTCARD_COLUMNS = "postcard_id, task_id, mood, style, theme, recipient, message, frontend_code, created_at"
 
@@ -117,15 +118,25 @@ class PostcardStore:
             ).fetchone()
         return None if row is None else row["image_svg"].encode()
 
-    def list_postcards(self, user_id: str, limit: int = 100) -> list[PostcardRecord]:
-        """The caller's newest `limit` postcards, newest first (ties broken by insertion order)."""
+    def list_postcards(
+        self, user_id: str, limit: int, after: Position | None = None
+    ) -> tuple[list[PostcardRecord], Position | None]:
+        """A page of the caller's postcards, newest first (ties by postcard id, descending): at most `limit`,
+        those after `after` when given; with the position of the page's last postcard when more follow."""
+        where = "user_id = ?"
+        params: list[object] = [user_id]
+        if after is not None:
+            where += " AND (created_at < ? OR (created_at = ? AND postcard_id < ?))"
+            params += [after.created_at, after.created_at, after.postcard_id]
         with self._db.transaction() as conn:
             rows = conn.execute(
-                f"SELECT {_POSTCARD_COLUMNS} FROM postcards WHERE user_id = ? "
-                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                (user_id, limit),
+                f"SELECT {_POSTCARD_COLUMNS} FROM postcards WHERE {where} "
+                "ORDER BY created_at DESC, postcard_id DESC LIMIT ?",
+                (*params, limit + 1),  # one more than the page: is there a next one?
             ).fetchall()
-        return [PostcardRecord(**dict(row)) for row in rows]
+        records = [PostcardRecord(**dict(row)) for row in rows[:limit]]
+        more = len(rows) > limit
+        return records, (Position(records[-1].created_at, records[-1].postcard_id) if more else None)
 
 
 def _find_by_key(conn: sqlite3.Connection, user_id: str, key: str) -> sqlite3.Row | None:

@@ -100,6 +100,9 @@ def test_breaking_change_is_caught(buf: Path, tmp_path: Path, old: str, new: str
         ('get: "/api/v1/postcards/me"', 'get: "/api/v1/postcards/mine"', "/api/v1/postcards/me (postcardapp"),
         ("success_status: 202", "success_status: 200", "success_status changed from 202 to 200"),
         ('response_body: "postcards"', "", "response_body changed"),
+        ("      pagination: {\n        next_page_token_field: \"next_page_token\"\n        page_token_field: "
+         "\"page_token\"\n        page_size_field: \"page_size\"\n        default_page_size: 100\n"
+         "        max_page_size: 100\n      }\n", "", "no longer links its next page"),
         ('get: "/api/v1/postcards/{postcard_id}"', 'get: "/api/v1/postcards/{id_of_postcard}"', None),
         ("    option (google.api.http) = {get: \"/api/v1/postcards/status/{task_id}\"};",
          "    option (google.api.http) = {\n      get: \"/api/v1/postcards/status/{task_id}\"\n"

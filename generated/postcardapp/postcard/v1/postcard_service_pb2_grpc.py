@@ -90,7 +90,10 @@ class PostcardServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListMyPostcards(self, request, context):
-        """The caller's postcards, newest first, as a bare JSON array.
+        """The caller's postcards, newest first, as a bare JSON array, a page at a
+        time (AIP-158): the next page's URL is in the `Link: <...>; rel="next"`
+        response header, absent on the last page. Errors: INVALID_ARGUMENT (a
+        page_token that this service did not issue to the caller).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
