@@ -69,6 +69,7 @@ _TRANSPORT_MESSAGES = {
     grpc.StatusCode.UNAVAILABLE: "service unavailable",
     grpc.StatusCode.DEADLINE_EXCEEDED: "the service did not answer within the deadline",
 }
+_EXHAUSTED_MESSAGE = "the service refused the call: a limit was exceeded"
 
 
 class GatewayError(Exception):
@@ -115,9 +116,11 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> GatewayError:
         return GatewayError(grpc.StatusCode.INTERNAL if code is grpc.StatusCode.OK else code, _OPAQUE_MESSAGE)
     status = _rich_status(error)
     message = error.details() or code.name.lower()
-    if code in _TRANSPORT_MESSAGES:
+    # RESOURCE_EXHAUSTED without details is gRPC's own (a metadata or message size limit, with its internals);
+    # a service's deliberate refusal (admission control) says what and when in details, and keeps its message.
+    if code in _TRANSPORT_MESSAGES or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and not _has_details(status)):
         log.info("upstream failed", extra={"grpc_code": code.name, "grpc_message": message})
-        message = _TRANSPORT_MESSAGES[code]
+        message = _TRANSPORT_MESSAGES.get(code, _EXHAUSTED_MESSAGE)
     return GatewayError(code, message, http_status=_reason_http_status(status), details=_details_json(status))
 
 
@@ -128,6 +131,10 @@ def _rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
     except Exception:  # a corrupt trailer, or one contradicting the call's status, is dropped, not fatal
         log.warning("undecodable or inconsistent grpc-status-details-bin trailer")
         return None
+
+
+def _has_details(status: status_pb2.Status | None) -> bool:
+    return status is not None and len(status.details) > 0
 
 
 def _details_json(status: status_pb2.Status | None) -> list[dict[str, Any]]:
@@ -217,6 +224,12 @@ def unsupported_media_type(got: str) -> GatewayError:
 
 def headers_too_large(limit: int, headers: Mapping[str, str] | None = None) -> GatewayError:
     return http_error(431, f"request headers are larger than the limit of {limit} bytes", headers)
+
+
+def forwarded_headers_too_large(limit: int, names: Sequence[str]) -> GatewayError:
+    """The headers that would cross to the service pass the metadata budget (transcode/headers.py)."""
+    return http_error(431, f"the headers forwarded to the service ({', '.join(names)}) are larger than {limit} "
+                           "bytes together")
 
 
 def install_error_handlers(app: FastAPI) -> None:

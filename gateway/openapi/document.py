@@ -72,6 +72,9 @@ _ERRORS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "404": ("NotFound", "No such resource, or one that belongs to another user (NOT_FOUND).", {}),
     "413": ("ContentTooLarge", "The request body is larger than the gateway accepts.", {}),
     "415": ("UnsupportedMediaType", "The request body is not `application/json`.", {}),
+    "431": ("RequestHeaderFieldsTooLarge", "The request's headers are larger than the gateway accepts, or those it "
+            "forwards to the service (Authorization, Idempotency-Key, traceparent, tracestate, Accept-Language) are "
+            "larger together than the service's metadata budget.", {}),
     "429": ("TooManyRequests", "Rate limit of this caller and route exceeded, or too many failed "
             "authentications from this address.", _RATE_LIMITED),
     "500": ("InternalServerError", "Unexpected failure; never carries a stack trace.", {}),
@@ -145,7 +148,7 @@ def _operation(plan: RoutePlan, operation_id: str, schemas: SchemaSet, max_body_
         responses[status].setdefault("headers", {}).update(_link_header(plan.next_page.parameter))
         _describe_paging(parameters, route.policy.pagination)
     errors = ["400", *([] if route.policy.public else ["401"]), "404",
-              *(["413", "415"] if route.body else []), "429", "500", "503", "504", "default"]
+              *(["413", "415"] if route.body else []), "429", "431", "500", "503", "504", "default"]
     responses.update({code: {"$ref": f"#/components/responses/{_ERRORS[code][0]}"} for code in errors})
     operation["responses"] = responses
     operation["security"] = [] if route.policy.public else [{BEARER: []}]

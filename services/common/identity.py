@@ -21,9 +21,15 @@ def metadata_value(context: grpc.aio.ServicerContext[Any, Any], key: str) -> str
 
 
 async def require_caller(context: grpc.aio.ServicerContext[Any, Any]) -> str:
-    """The calling user's id; aborts the call with UNAUTHENTICATED when it is missing or malformed."""
+    """The calling user's id; aborts the call with UNAUTHENTICATED when it is missing or malformed, saying which."""
     user_id = metadata_value(context, USER_ID_METADATA)
-    if not user_id or len(user_id) > MAX_USER_ID_LENGTH:
+    if user_id is None:
         await context.abort(grpc.StatusCode.UNAUTHENTICATED, f"missing caller identity ({USER_ID_METADATA} metadata)")
     assert user_id is not None  # abort raises
+    if not user_id.strip() or len(user_id) > MAX_USER_ID_LENGTH:
+        await context.abort(
+            grpc.StatusCode.UNAUTHENTICATED,
+            f"malformed caller identity: {USER_ID_METADATA} metadata must be 1-{MAX_USER_ID_LENGTH} characters, "
+            f"not blank (got {len(user_id)})",
+        )
     return user_id

@@ -112,3 +112,18 @@ def test_corrupt_details_trailer_is_dropped() -> None:
     trailing = grpc.aio.Metadata(("grpc-status-details-bin", b"\xff\xff not a status"))
     error = from_rpc_error(AioRpcError(FAILED_PRECONDITION, grpc.aio.Metadata(), trailing, "x"))
     assert (error.http_status, error.details) == (400, [])
+
+
+GRPC_LIMIT_TEXT = "received metadata size exceeds hard limit (17138 vs. 16384);  :path:93B :authority:57B"
+
+
+def test_grpc_own_resource_exhausted_text_never_reaches_the_client() -> None:
+    error = from_rpc_error(_rpc_error(grpc.StatusCode.RESOURCE_EXHAUSTED, GRPC_LIMIT_TEXT))
+    assert (error.http_status, error.message) == (429, "the service refused the call: a limit was exceeded")
+
+
+def test_a_services_own_refusal_keeps_its_message() -> None:
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.FromSeconds(3)
+    error = from_rpc_error(_rpc_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many tasks", retry))
+    assert (error.http_status, error.message) == (429, "too many tasks")

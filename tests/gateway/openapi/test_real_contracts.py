@@ -187,7 +187,7 @@ def test_the_fallback_header_is_documented_where_the_contract_declares_a_fallbac
 @pytest.mark.parametrize(("method", "path", "grpc_method", "status"), REAL_OPERATIONS)
 def test_every_operation_documents_its_errors(doc, method, path, grpc_method, status) -> None:
     op = operation(doc, method, path)
-    expected = {"400", "404", "429", "500", "503", "504", "default"}
+    expected = {"400", "404", "429", "431", "500", "503", "504", "default"}
     expected |= set() if path == "/api/v1/users/login" else {"401"}
     expected |= {"413", "415"} if "requestBody" in op else set()
     assert set(op["responses"]) == expected | {status}

@@ -137,3 +137,19 @@ async def test_ids_are_checked(running: Running, ident: str, code: grpc.StatusCo
         assert raised.value.code() == code
         if rule is not None:
             assert grpc_violations(raised.value) == [(field, rule)]
+
+
+@pytest.mark.parametrize(
+    ("user_id", "message"),
+    [
+        (None, "missing caller identity (x-user-id metadata)"),
+        ("u" * 129, "malformed caller identity: x-user-id metadata must be 1-128 characters, not blank (got 129)"),
+        ("   ", "malformed caller identity: x-user-id metadata must be 1-128 characters, not blank (got 3)"),
+    ],
+)
+async def test_a_bad_identity_says_what_is_wrong(running: Running, user_id: str | None, message: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await running.stub.ListMyPostcards(pb.ListMyPostcardsRequest(), metadata=as_user(user_id))
+
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert raised.value.details() == message
