@@ -10,6 +10,7 @@ have the same shape:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -89,6 +90,7 @@ class GatewayError(Exception):
         http_status: int | None = None,
         headers: Mapping[str, str] | None = None,
         details: Sequence[dict[str, Any]] = (),
+        refusal: bool = False,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -96,6 +98,8 @@ class GatewayError(Exception):
         self.http_status = http_status or HTTP_STATUS.get(code, 500)
         self.headers = dict(headers or {})
         self.details = list(details)
+        # A live backend refusing work for now, saying when to come back (`is_refusal`): not a fault of it.
+        self.refusal = refusal
 
 
 def invalid_argument(message: str) -> GatewayError:
@@ -121,7 +125,38 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> GatewayError:
     if code in _TRANSPORT_MESSAGES or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and not _has_details(status)):
         log.info("upstream failed", extra={"grpc_code": code.name, "grpc_message": message})
         message = _TRANSPORT_MESSAGES.get(code, _EXHAUSTED_MESSAGE)
-    return GatewayError(code, message, http_status=_reason_http_status(status), details=_details_json(status))
+    headers = {}
+    retry_after = _retry_after(status)
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    return GatewayError(code, message, http_status=_reason_http_status(status), headers=headers,
+                        details=_details_json(status), refusal=is_refusal(code, status))
+
+
+def is_refusal(code: grpc.StatusCode, status: status_pb2.Status | None) -> bool:
+    """A backend's deliberate refusal of work for now: RESOURCE_EXHAUSTED with a google.rpc.RetryInfo or
+    QuotaFailure detail, as admission control answers (a quota of the caller, a full queue).
+
+    The one place this is decided. Such a failure is an answer from a live backend that knows when to
+    come back, so it is not a backend fault (`upstream.breaker.is_backend_fault`): it opens no breaker,
+    is not retried and gets no fallback; the client gets its 429 with Retry-After. RESOURCE_EXHAUSTED
+    without these details (a server out of resources, gRPC's own size limits) stays a fault.
+    """
+    if code != grpc.StatusCode.RESOURCE_EXHAUSTED or status is None:
+        return False
+    return any(detail.Is(kind.DESCRIPTOR) for detail in status.details for kind in _REFUSAL_DETAILS)
+
+
+_REFUSAL_DETAILS = (error_details_pb2.RetryInfo, error_details_pb2.QuotaFailure)
+
+
+def _retry_after(status: status_pb2.Status | None) -> str | None:
+    """Retry-After (whole seconds, at least 1) from a google.rpc.RetryInfo detail, if any."""
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            return str(max(1, math.ceil(info.retry_delay.ToTimedelta().total_seconds())))
+    return None
 
 
 def _rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:

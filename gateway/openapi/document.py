@@ -75,8 +75,9 @@ _ERRORS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "431": ("RequestHeaderFieldsTooLarge", "The request's headers are larger than the gateway accepts, or those it "
             "forwards to the service (Authorization, Idempotency-Key, traceparent, tracestate, Accept-Language) are "
             "larger together than the service's metadata budget.", {}),
-    "429": ("TooManyRequests", "Rate limit of this caller and route exceeded, or too many failed "
-            "authentications from this address.", _RATE_LIMITED),
+    "429": ("TooManyRequests", "Rate limit of this caller and route exceeded, too many failed "
+            "authentications from this address, or the service refuses more work for now (RESOURCE_EXHAUSTED with "
+            "its RetryInfo and QuotaFailure in `details`, such as too many postcards being made).", _RATE_LIMITED),
     "500": ("InternalServerError", "Unexpected failure; never carries a stack trace.", {}),
     "503": ("ServiceUnavailable", "The service is unavailable (circuit open or no healthy endpoint).", _RETRY_AFTER),
     "504": ("GatewayTimeout", "The service did not answer within the deadline (DEADLINE_EXCEEDED).", {}),

@@ -3,7 +3,7 @@
     endpoint = pick(eligible endpoints not yet tried)     # picker.py: SERVING, breaker not open, P2C
     probe = endpoint.breaker.admit()                      # breaker.py
     response = await call(timeout=per-try or remaining deadline, metadata)
-    breaker.record(...)                                   # only backend faults count
+    breaker.record(...)                                   # only backend faults count (breaker.is_backend_fault)
     on UNAVAILABLE (or a per-try cut) of a call safe to repeat: back off, retry on another endpoint, within budget
 
 No eligible endpoint is a 503 at once (with Retry-After), never a connect
@@ -23,7 +23,7 @@ from google.protobuf.message import Message
 
 from ..errors import GatewayError, from_rpc_error
 from ..settings import UpstreamSettings
-from .breaker import BACKEND_FAULTS, ceil_seconds
+from .breaker import ceil_seconds, is_backend_fault
 from .call import NO_OBSERVER, CallContext, CallObserver, Reply
 from .deadline import Deadline
 from .discovery import Resolver, resolve_all, split_host_port
@@ -185,9 +185,10 @@ class ServicePool:
                 raise _TryFailed(self._unavailable("the service cancelled the call"), retryable=True) from None
             # A deadline the client chose (grpc-timeout) running out is not the backend's fault.
             client_cut = code == grpc.StatusCode.DEADLINE_EXCEEDED and deadline.set_by_client and not cut_short
-            endpoint.breaker.record(probe, fault=code in BACKEND_FAULTS and not client_cut)
+            failure = self._error(error)
+            endpoint.breaker.record(probe, fault=is_backend_fault(failure) and not client_cut)
             retryable = code in RETRYABLE or (code == grpc.StatusCode.DEADLINE_EXCEEDED and cut_short)
-            raise _TryFailed(self._error(error), retryable) from None
+            raise _TryFailed(failure, retryable) from None
         except BaseException:
             endpoint.breaker.release(probe)
             raise

@@ -66,7 +66,8 @@ async def create_server(
 
     interceptors = [*observability.server_interceptors(), ValidateRequests(RequestRules(), [SERVICE_NAME])]
     grpc_server = grpc.aio.server(options=COMMON_SERVER_OPTIONS, interceptors=interceptors)
-    servicer = PostcardServicer(PostcardStore(db), page_tokens(settings), on_task_created=task_created)
+    servicer = PostcardServicer(PostcardStore(db, settings.admission), page_tokens(settings),
+                                on_task_created=task_created, admission=settings.admission)
     pb_grpc.add_PostcardServiceServicer_to_server(servicer, grpc_server)  # type: ignore[no-untyped-call]  # generated, no stub
     health = add_standard_services(grpc_server, [SERVICE_NAME])
     port = bind(grpc_server, settings.host, settings.port)

@@ -9,7 +9,10 @@ callers cannot probe for other users' ids. An idempotency key reused with a
 different request body is FAILED_PRECONDITION with an ErrorInfo detail of reason
 IDEMPOTENCY_KEY_REUSED (the original task is untouched). ListMyPostcards pages
 (AIP-158, `pagetokens.py`); a page token not issued to the caller is INVALID_ARGUMENT
-with a field violation of `page_token`. A created task carries
+with a field violation of `page_token`. A create beyond a bound on unfinished tasks
+(the caller's, or the whole queue's: admission control, `AdmissionSettings`) is
+RESOURCE_EXHAUSTED with RetryInfo, QuotaFailure and ErrorInfo details (reason
+TOO_MANY_UNFINISHED_TASKS or QUEUE_FULL), and writes nothing. A created task carries
 the call's request id and traceparent to its worker (`TaskOrigin`).
 Any unexpected exception becomes INTERNAL "internal error"; details are logged.
 """
@@ -28,12 +31,19 @@ from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.identity import IDEMPOTENCY_KEY_METADATA, metadata_value, require_caller
 from services.common.rpc import Context, guarded
-from services.common.status import IDEMPOTENCY_KEY_REUSED, abort_invalid_field, abort_with_reason
+from services.common.status import (
+    IDEMPOTENCY_KEY_REUSED,
+    Refusal,
+    abort_invalid_field,
+    abort_refused,
+    abort_with_reason,
+)
 from services.common.tracing import TRACEPARENT_METADATA, traceparent_to_hand_on
 from services.postcard.artwork import image_url
 from services.postcard.model import TaskOrigin
 from services.postcard.pagetokens import PageTokenError, PageTokens
-from services.postcard.store import IdempotencyConflict, PostcardRecord, PostcardStore
+from services.postcard.settings import AdmissionSettings
+from services.postcard.store import AdmissionRefused, IdempotencyConflict, PostcardRecord, PostcardStore
 from services.postcard.validation import normalise_create, validate_idempotency_key
 from telemetry.context import current_request_id
 
@@ -59,10 +69,15 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
     `page_tokens` issues and reads ListMyPostcards' page tokens."""
 
     def __init__(
-        self, store: PostcardStore, page_tokens: PageTokens, on_task_created: Callable[[], None] | None = None
+        self,
+        store: PostcardStore,
+        page_tokens: PageTokens,
+        on_task_created: Callable[[], None] | None = None,
+        admission: AdmissionSettings | None = None,
     ) -> None:
         self._store = store
         self._page_tokens = page_tokens
+        self._admission = admission or AdmissionSettings()
         self._on_task_created = on_task_created or (lambda: None)
 
     @guarded
@@ -80,6 +95,9 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
                 f"{IDEMPOTENCY_KEY_METADATA} was already used with a different request",
                 IDEMPOTENCY_KEY_REUSED,
             )
+        except AdmissionRefused as refused:
+            log.info("task refused", extra={"user_id": user_id, "bound": refused.bound, "limit": refused.limit})
+            await abort_refused(context, _refusal(refused, user_id, self._admission))
         log.info("task accepted", extra={"task_id": task_id, "user_id": user_id, "idempotent": key is not None,
                                          "new_task": created})
         if created:
@@ -128,6 +146,21 @@ class PostcardServicer(pb_grpc.PostcardServiceServicer):
         if image is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, POSTCARD_NOT_FOUND)
         return httpbody_pb2.HttpBody(content_type="image/svg+xml", data=image)
+
+
+# AdmissionRefused.bound -> (ErrorInfo reason, QuotaFailure subject, message)
+_REFUSALS = {
+    "user": ("TOO_MANY_UNFINISHED_TASKS", "user:{user_id}",
+             "too many postcards being made for you: at most {limit} at a time; try again when one is finished"),
+    "queue": ("QUEUE_FULL", "service:postcard-queue",
+              "too many postcards being made right now: at most {limit} at a time; try again later"),
+}
+
+
+def _refusal(refused: AdmissionRefused, user_id: str, admission: AdmissionSettings) -> Refusal:
+    reason, subject, message = _REFUSALS[refused.bound]
+    return Refusal(reason=reason, subject=subject.format(user_id=user_id), message=message.format(limit=refused.limit),
+                   retry_after_seconds=admission.retry_after_seconds, metadata={"limit": str(refused.limit)})
 
 
 def _timestamp(seconds: float) -> Timestamp:

@@ -2,7 +2,8 @@
 
 Every field can be set with the `POSTCARD_SERVICE_` prefix; nested models use
 `__`, e.g. `POSTCARD_SERVICE_WORKER__LEASE_SECONDS=10` or
-`POSTCARD_SERVICE_GENERATOR__BLOCKED_WORDS='["spam","scam"]'` (lists are JSON).
+`POSTCARD_SERVICE_GENERATOR__BLOCKED_WORDS='["spam","scam"]'` (lists are JSON),
+`POSTCARD_SERVICE_ADMISSION__MAX_QUEUE_DEPTH=500`.
 The service (`python -m services.postcard`) and the standalone worker
 (`python -m services.postcard.worker_main`) read the same settings, so both
 point at the same database by default.
@@ -54,6 +55,17 @@ class GeneratorSettings(BaseModel):
         return self
 
 
+class AdmissionSettings(BaseModel):
+    """Admission control of CreatePostcard: how much unfinished work the queue takes before it refuses more."""
+
+    # Tasks of one user waiting or being generated; one more is refused (RESOURCE_EXHAUSTED, the gateway's 429).
+    max_unfinished_per_user: int = Field(default=10, ge=1)
+    # Tasks of everyone waiting or being generated; one more is refused likewise.
+    max_queue_depth: int = Field(default=1000, ge=1)
+    # When a refused client should try again (google.rpc.RetryInfo, the gateway's Retry-After).
+    retry_after_seconds: float = Field(default=5.0, gt=0)
+
+
 class PostcardServiceSettings(BaseSettings):
     """All settings of postcard-service (see the module docstring for the environment names)."""
 
@@ -75,6 +87,7 @@ class PostcardServiceSettings(BaseSettings):
     # have the same one. Unset: a random one per process, logged as a warning (tokens then die with
     # the process and do not work on another replica).
     page_token_secret: SecretStr | None = Field(default=None, min_length=32)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
 

@@ -75,7 +75,10 @@ class PostcardServiceServicer:
         """Queues the generation of a postcard and returns its task id at once.
         An `idempotency-key` metadata value makes a retried call return the same
         task id. Errors: INVALID_ARGUMENT (a field breaking its rules, with
-        google.rpc.BadRequest field violations in the status details).
+        google.rpc.BadRequest field violations in the status details);
+        RESOURCE_EXHAUSTED when the caller, or everyone, has too many postcards
+        being made (with google.rpc.RetryInfo, QuotaFailure and ErrorInfo: reason
+        TOO_MANY_UNFINISHED_TASKS or QUEUE_FULL); nothing is created then.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
