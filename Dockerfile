@@ -15,6 +15,7 @@ COPY gateway/ gateway/
 COPY services/ services/
 COPY telemetry/ telemetry/
 COPY trust/ trust/
+COPY contractrules/ contractrules/
 COPY generated/ generated/
 RUN sh deploy/build-runtime.sh /src /opt/venv
 

@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.middleware import Middleware
 
+from contractrules.violations import RequestRules
 from trust.jwks import JwksError
 from trust.tokens import JwtAuthenticator
 
@@ -67,8 +68,12 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         raise RouteTableError(
             f"GATEWAY_RATE_LIMIT__ROUTES names methods not in the contracts nor hand-written routes: {sorted(unknown)}"
         )
+    rules = RequestRules()  # one validator: protovalidate compiles each message's rules once, here
+    rules.prepare(route.rpc.request_class for route in routes)
     prepared = {
-        route: PreparedRoute(route, build_plan(route), limits.for_method(route.name), route.template.openapi_path())
+        route: PreparedRoute(
+            route, build_plan(route), limits.for_method(route.name), route.template.openapi_path(), rules
+        )
         for route in routes
     }
     metrics = GatewayMetrics()

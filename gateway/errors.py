@@ -10,6 +10,7 @@ have the same shape:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,8 @@ from grpc_status import rpc_status
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+
+from contractrules.violations import Violations
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ _TRANSPORT_MESSAGES = {
     grpc.StatusCode.UNAVAILABLE: "service unavailable",
     grpc.StatusCode.DEADLINE_EXCEEDED: "the service did not answer within the deadline",
 }
+_EXHAUSTED_MESSAGE = "the service refused the call: a limit was exceeded"
 
 
 class GatewayError(Exception):
@@ -86,6 +90,7 @@ class GatewayError(Exception):
         http_status: int | None = None,
         headers: Mapping[str, str] | None = None,
         details: Sequence[dict[str, Any]] = (),
+        refusal: bool = False,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -93,10 +98,18 @@ class GatewayError(Exception):
         self.http_status = http_status or HTTP_STATUS.get(code, 500)
         self.headers = dict(headers or {})
         self.details = list(details)
+        # A live backend refusing work for now, saying when to come back (`is_refusal`): not a fault of it.
+        self.refusal = refusal
 
 
 def invalid_argument(message: str) -> GatewayError:
     return GatewayError(grpc.StatusCode.INVALID_ARGUMENT, message)
+
+
+def broken_rules(violations: Violations) -> GatewayError:
+    """A request breaking its contract's rules: the 400 the service would answer, with the same details."""
+    details = _details_json(violations.status())
+    return GatewayError(grpc.StatusCode.INVALID_ARGUMENT, violations.message, details=details)
 
 
 def from_rpc_error(error: grpc.aio.AioRpcError) -> GatewayError:
@@ -107,10 +120,43 @@ def from_rpc_error(error: grpc.aio.AioRpcError) -> GatewayError:
         return GatewayError(grpc.StatusCode.INTERNAL if code is grpc.StatusCode.OK else code, _OPAQUE_MESSAGE)
     status = _rich_status(error)
     message = error.details() or code.name.lower()
-    if code in _TRANSPORT_MESSAGES:
+    # RESOURCE_EXHAUSTED without details is gRPC's own (a metadata or message size limit, with its internals);
+    # a service's deliberate refusal (admission control) says what and when in details, and keeps its message.
+    if code in _TRANSPORT_MESSAGES or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and not _has_details(status)):
         log.info("upstream failed", extra={"grpc_code": code.name, "grpc_message": message})
-        message = _TRANSPORT_MESSAGES[code]
-    return GatewayError(code, message, http_status=_reason_http_status(status), details=_details_json(status))
+        message = _TRANSPORT_MESSAGES.get(code, _EXHAUSTED_MESSAGE)
+    headers = {}
+    retry_after = _retry_after(status)
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    return GatewayError(code, message, http_status=_reason_http_status(status), headers=headers,
+                        details=_details_json(status), refusal=is_refusal(code, status))
+
+
+def is_refusal(code: grpc.StatusCode, status: status_pb2.Status | None) -> bool:
+    """A backend's deliberate refusal of work for now: RESOURCE_EXHAUSTED with a google.rpc.RetryInfo or
+    QuotaFailure detail, as admission control answers (a quota of the caller, a full queue).
+
+    The one place this is decided. Such a failure is an answer from a live backend that knows when to
+    come back, so it is not a backend fault (`upstream.breaker.is_backend_fault`): it opens no breaker,
+    is not retried and gets no fallback; the client gets its 429 with Retry-After. RESOURCE_EXHAUSTED
+    without these details (a server out of resources, gRPC's own size limits) stays a fault.
+    """
+    if code != grpc.StatusCode.RESOURCE_EXHAUSTED or status is None:
+        return False
+    return any(detail.Is(kind.DESCRIPTOR) for detail in status.details for kind in _REFUSAL_DETAILS)
+
+
+_REFUSAL_DETAILS = (error_details_pb2.RetryInfo, error_details_pb2.QuotaFailure)
+
+
+def _retry_after(status: status_pb2.Status | None) -> str | None:
+    """Retry-After (whole seconds, at least 1) from a google.rpc.RetryInfo detail, if any."""
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            return str(max(1, math.ceil(info.retry_delay.ToTimedelta().total_seconds())))
+    return None
 
 
 def _rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
@@ -120,6 +166,10 @@ def _rich_status(error: grpc.aio.AioRpcError) -> status_pb2.Status | None:
     except Exception:  # a corrupt trailer, or one contradicting the call's status, is dropped, not fatal
         log.warning("undecodable or inconsistent grpc-status-details-bin trailer")
         return None
+
+
+def _has_details(status: status_pb2.Status | None) -> bool:
+    return status is not None and len(status.details) > 0
 
 
 def _details_json(status: status_pb2.Status | None) -> list[dict[str, Any]]:
@@ -209,6 +259,12 @@ def unsupported_media_type(got: str) -> GatewayError:
 
 def headers_too_large(limit: int, headers: Mapping[str, str] | None = None) -> GatewayError:
     return http_error(431, f"request headers are larger than the limit of {limit} bytes", headers)
+
+
+def forwarded_headers_too_large(limit: int, names: Sequence[str]) -> GatewayError:
+    """The headers that would cross to the service pass the metadata budget (transcode/headers.py)."""
+    return http_error(431, f"the headers forwarded to the service ({', '.join(names)}) are larger than {limit} "
+                           "bytes together")
 
 
 def install_error_handlers(app: FastAPI) -> None:

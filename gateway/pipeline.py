@@ -1,7 +1,7 @@
 """A contract route's way through the gateway, one named stage after another.
 
-    request id -> trace -> authenticate -> limit -> transcode in -> call upstream -> render
-               -> respond (CORS, request id, drain) -> observe (metrics, access line)
+    request id -> trace -> authenticate -> limit -> transcode in -> validate -> call upstream
+               -> render -> respond (CORS, request id, drain) -> observe (metrics, access line)
 
 A server-streaming route differs after `transcode in`: `open stream` (caps on
 open streams, the upstream call up to its first message) instead of `call
@@ -12,7 +12,10 @@ message is an ordinary error response.
 Contract routes take this path straight from the front door (`front_door.py`):
 no FastAPI middleware wraps them, every policy is a plain stage here. `call
 upstream` is the upstream layer (`upstream/client.py`): a healthy endpoint, its
-breaker, the deadline, retries where safe, the contract's fallback. Any stage
+breaker, the deadline, retries where safe, the contract's fallback. `validate`
+checks the request message against its contract's rules (`contractrules`, the
+same check the services make) so that a request that can only fail is a 400
+without an upstream call. Any stage
 may raise GatewayError, which becomes the common error shape
 (`errors.error_response`); anything else is logged with its traceback and
 answered with the opaque 500. Everything a stage needs per route was computed
@@ -33,10 +36,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from contractrules.violations import RequestRules
 from trust.tokens import Principal
 
 from .cors import CorsMiddleware
-from .errors import GatewayError, error_response, internal_error_response
+from .errors import GatewayError, broken_rules, error_response, internal_error_response
 from .lifecycle import Lifecycle
 from .observability.access import Exchange, observe
 from .observability.metrics import GatewayMetrics
@@ -71,6 +75,7 @@ class PreparedRoute:
     plan: RoutePlan
     limits: RouteLimits
     label: str  # the route template, for spans, metrics and the access line
+    rules: RequestRules  # the contract's rules of the request message (one validator, shared by every route)
 
 
 class Pipeline:
@@ -138,10 +143,11 @@ class Pipeline:
             principal = await self.authenticate(prepared, request, exchange)
             await self.limit(prepared, request, principal)
             message, context = await self.transcode_in(prepared, request, path_values, principal, request_id)
+            self.validate(prepared, message)
             if prepared.route.server_streaming:
                 return await self.open_stream(prepared, request, principal, message, context, exchange)
             reply = await self.call_upstream(prepared, message, context, exchange)
-            return render(prepared.plan, reply)
+            return render(prepared.plan, reply, request.scope)
         except GatewayError as error:
             exchange.grpc_code = exchange.grpc_code or error.code.name
             return error_response(error)
@@ -175,6 +181,11 @@ class Pipeline:
             transcode_in.check_content_type(request.headers.get("content-type"), len(raw))
             body = transcode_in.parse_json(raw)
         return transcode_in.build_request(plan, path_values, request.query_params.multi_items(), body), context
+
+    def validate(self, prepared: PreparedRoute, message: Message) -> None:
+        violations = prepared.rules.check(message)
+        if violations is not None:
+            raise broken_rules(violations)
 
     async def call_upstream(
         self, prepared: PreparedRoute, message: Message, context: CallContext, exchange: Exchange

@@ -54,6 +54,8 @@ _ERRORS = {
     "404": ("NotFound", "A part's service does not know the caller (NOT_FOUND): a client's error is the answer."),
     "429": ("TooManyRequests", "Rate limit of this caller and route exceeded, or too many failed "
             "authentications from this address."),
+    "431": ("RequestHeaderFieldsTooLarge", "The headers forwarded to the services are larger together than their "
+            "metadata budget, or the request's headers larger than the gateway accepts."),
     "500": ("InternalServerError", "Unexpected failure; never carries a stack trace."),
     "503": ("ServiceUnavailable", "Every part of the answer failed (one failed part is `null`, or its fallback, "
             "in a 200 and named in `errors`)."),

@@ -8,7 +8,10 @@ When on: a server span per HTTP request (a stage of the pipeline, named
 "METHOD /route/{template}", child of the request's `traceparent`), a client
 span per gRPC try (`opentelemetry-instrumentation-grpc`'s aio interceptors,
 which put the new `traceparent` in the call's metadata), and the trace id on
-every log line written while the span is current.
+every log line written while the span is current. The span continues only the
+trace context the header allow-list lets cross (`headers.trace_context`): what
+the interceptor writes into the metadata is then bounded like the rest, and a
+client's `baggage` never reaches a service.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span, SpanKind, StatusCode
 from starlette.types import Scope
 
-_PROPAGATED = (b"traceparent", b"tracestate", b"baggage")
+from ..transcode.headers import trace_context
 
 
 class Tracing:
@@ -46,7 +49,7 @@ class Tracing:
         if self._tracer is None:
             yield None
             return
-        carrier = {name.decode(): value.decode("latin-1") for name, value in scope["headers"] if name in _PROPAGATED}
+        carrier = trace_context((name.decode("latin-1"), value.decode("latin-1")) for name, value in scope["headers"])
         method = scope["method"]
         with self._tracer.start_as_current_span(
             f"{method} {route}",

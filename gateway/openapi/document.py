@@ -2,7 +2,8 @@
 
 It describes exactly what the transcoder accepts and answers, from the same
 plan objects the requests use: path variables and query parameters (the plan's
-own list) named by dotted proto field paths, a JSON body per `google.api.http`
+own list) named by dotted proto field paths, with the `buf.validate` rules the
+validate stage enforces (`rules.py`), a JSON body per `google.api.http`
 `body`, the success status of the gateway policy, the `response_body` shaping,
 raw bytes for `google.api.HttpBody` (with the contract's media type), the
 request headers the contract declares (with the rules the header allow-list
@@ -24,7 +25,8 @@ from ..routes.table import Route
 from ..routes.template import Kind, PathTemplate, Variable
 from ..transcode.headers import header_rule
 from ..transcode.plan import RoutePlan
-from . import streams
+from ..upstream.rpc import Pagination
+from . import rules, streams
 from .schemas import REF_PREFIX, FieldPath, Schema, SchemaSet, behaviors, is_http_body
 
 OPENAPI_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
@@ -70,8 +72,12 @@ _ERRORS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "404": ("NotFound", "No such resource, or one that belongs to another user (NOT_FOUND).", {}),
     "413": ("ContentTooLarge", "The request body is larger than the gateway accepts.", {}),
     "415": ("UnsupportedMediaType", "The request body is not `application/json`.", {}),
-    "429": ("TooManyRequests", "Rate limit of this caller and route exceeded, or too many failed "
-            "authentications from this address.", _RATE_LIMITED),
+    "431": ("RequestHeaderFieldsTooLarge", "The request's headers are larger than the gateway accepts, or those it "
+            "forwards to the service (Authorization, Idempotency-Key, traceparent, tracestate, Accept-Language) are "
+            "larger together than the service's metadata budget.", {}),
+    "429": ("TooManyRequests", "Rate limit of this caller and route exceeded, too many failed "
+            "authentications from this address, or the service refuses more work for now (RESOURCE_EXHAUSTED with "
+            "its RetryInfo and QuotaFailure in `details`, such as too many postcards being made).", _RATE_LIMITED),
     "500": ("InternalServerError", "Unexpected failure; never carries a stack trace.", {}),
     "503": ("ServiceUnavailable", "The service is unavailable (circuit open or no healthy endpoint).", _RETRY_AFTER),
     "504": ("GatewayTimeout", "The service did not answer within the deadline (DEADLINE_EXCEEDED).", {}),
@@ -140,8 +146,11 @@ def _operation(plan: RoutePlan, operation_id: str, schemas: SchemaSet, max_body_
     responses: dict[str, Any] = {status: _success(plan, status, schemas)}
     if route.policy.fallback_cached_or_empty:
         responses[status]["headers"] = copy.deepcopy(FALLBACK_HEADER)
+    if plan.next_page is not None:
+        responses[status].setdefault("headers", {}).update(_link_header(plan.next_page.parameter))
+        _describe_paging(parameters, route.policy.pagination)
     errors = ["400", *([] if route.policy.public else ["401"]), "404",
-              *(["413", "415"] if route.body else []), "429", "500", "503", "504", "default"]
+              *(["413", "415"] if route.body else []), "429", "431", "500", "503", "504", "default"]
     table = {**_ERRORS, **streams.ERRORS} if route.server_streaming else _ERRORS
     responses.update({code: {"$ref": f"#/components/responses/{table[code][0]}"} for code in errors})
     operation["responses"] = responses
@@ -152,10 +161,34 @@ def _operation(plan: RoutePlan, operation_id: str, schemas: SchemaSet, max_body_
     return operation
 
 
+def _describe_paging(parameters: list[dict[str, Any]], pagination: Pagination | None) -> None:
+    """The page token and page size query parameters, as the contract's `pagination` declares them."""
+    assert pagination is not None  # a plan has a next page only when the contract declares pagination
+    for parameter in parameters:
+        if parameter["in"] != "query":
+            continue
+        if parameter["name"] == pagination.page_token_field:
+            parameter["description"] = (f"Where the page starts: the `{parameter['name']}` of the previous page's "
+                                        "`Link` URL (opaque); absent for the first page.")
+        elif parameter["name"] == pagination.page_size_field:
+            default, largest = pagination.default_page_size, pagination.max_page_size
+            parameter["description"] = (f"Items per page: {default} when absent or 0, at most {largest} "
+                                        f"(a larger value is taken as {largest}).")
+            parameter["schema"]["default"] = default
+
+
+def _link_header(parameter: str) -> dict[str, Any]:
+    return {"Link": {
+        "description": f'The next page, when there is one (RFC 8288): `</path?...&{parameter}=...>; rel="next"`, '
+        "a reference relative to this request's URL. Absent on the last page.",
+        "schema": {"type": "string"},
+    }}
+
+
 def _path_parameter(
     template: PathTemplate, variable: Variable, field: FieldDescriptor, schemas: SchemaSet
 ) -> dict[str, Any]:
-    schema = schemas.parameter_value(field) or {"type": "string"}
+    schema = rules.constrain(schemas.parameter_value(field) or {"type": "string"}, field)
     parameter = {"name": ".".join(variable.field_path), "in": "path", "required": True, "schema": schema}
     kinds = template.kinds[variable.start : variable.end]
     if kinds != (Kind.ANY,):
@@ -166,7 +199,10 @@ def _path_parameter(
         regex = "/".join(re.sub(r"([.^$|?*+()\[\]{}\\])", r"\\\1", p) if k is Kind.LITERAL
                          else ("[^/]+" if k is Kind.ANY else ".+") for p, k in zip(parts, kinds, strict=True))
         if schema.get("type") == "string":
-            schema["pattern"] = f"^{regex}$"
+            if "pattern" in schema:  # the field's own rule: both must hold
+                schema.setdefault("allOf", []).append({"pattern": f"^{regex}$"})
+            else:
+                schema["pattern"] = f"^{regex}$"
         parameter["description"] = f"Matches `{shape}`, several path segments: send its `/` unencoded."
     return parameter
 
@@ -174,12 +210,13 @@ def _path_parameter(
 def _query_parameter(name: str, field: FieldDescriptor, schemas: SchemaSet) -> dict[str, Any]:
     value = schemas.parameter_value(field)
     assert value is not None  # the plan lists only fields a string can set
-    parameter: dict[str, Any] = {"name": name, "in": "query", "required": False}
+    # Required when a buf.validate rule says so: the validate stage refuses a request without it.
+    parameter: dict[str, Any] = {"name": name, "in": "query", "required": rules.is_required(field)}
     if field.is_repeated:
-        parameter.update(schema={"type": "array", "items": value}, style="form", explode=True)
+        parameter.update(schema=rules.constrain({"type": "array", "items": value}, field), style="form", explode=True)
     else:
-        parameter["schema"] = value
-    if field_behavior_pb2.REQUIRED in behaviors(field):
+        parameter["schema"] = rules.constrain(value, field)
+    if field_behavior_pb2.REQUIRED in behaviors(field) and not parameter["required"]:
         parameter["description"] = "Required by the contract: the service rejects a request without it."
     return parameter
 

@@ -7,7 +7,9 @@ different things:
 
 - request, `<full name>-Input`: `additionalProperties: false` (the gateway
   answers 400 to an unknown field), `required` from `google.api.field_behavior
-  = REQUIRED`, and at most one member of each oneof;
+  = REQUIRED` or a `buf.validate` required rule, the fields' other `buf.validate`
+  rules (`rules.py`: lengths, patterns, bounds, ...), and at most one member of
+  each oneof;
 - response, `<full name>`: nothing required (the gateway omits unpopulated
   fields) and additional properties allowed, so that a field added by a newer
   backend does not break a strict client.
@@ -27,6 +29,7 @@ from google.api import field_behavior_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
 from ..transcode.wellknown import HTTP_BODY, STRING_FORM_TYPES, WRAPPER_TYPES
+from . import rules
 
 Schema = dict[str, Any]
 FieldPath = tuple[str, ...]
@@ -195,7 +198,7 @@ class SchemaSet:
 
         Scalars, enums and the well-known types written as strings or scalars
         qualify (a wrapper is its scalar, not nullable); other messages and
-        maps do not.
+        maps do not. The value's `buf.validate` rules are not in it (`rules.constrain`).
         """
         if is_map(field):
             return None
@@ -252,8 +255,10 @@ class SchemaSet:
                 schema = self.message(field.message_type, request=request, omit=inner)
             else:
                 schema = self.field(field, request=request)
+            if request:
+                rules.constrain(schema, field)
             properties[field.name] = _annotate(schema, field)
-            if request and field_behavior_pb2.REQUIRED in behaviors(field):
+            if request and (field_behavior_pb2.REQUIRED in behaviors(field) or rules.is_required(field)):
                 required.append(field.name)
         schema = {"type": "object", "description": f"Message `{message.full_name}`.", "properties": properties}
         if request:

@@ -2,7 +2,8 @@
 
 Which methods fall back is read from the contract (`postcardapp.gateway.v1.policy`
 `fallback`), not configured per route. On a backend fault (any failure that
-would be a 5xx, RESOURCE_EXHAUSTED, an open breaker, no healthy endpoint),
+would be a 5xx, RESOURCE_EXHAUSTED but a service's deliberate refusal, an open
+breaker, no healthy endpoint),
 such a method answers with the last good response to the same request of the
 same user, while it is younger than `ttl_seconds`, else with the empty response
 message; the reply says which ("cache" or "empty"), for the X-Fallback header.
@@ -24,7 +25,7 @@ from google.protobuf.message import Message
 
 from ..errors import GatewayError
 from ..settings import FallbackSettings
-from ..upstream.breaker import BACKEND_FAULTS
+from ..upstream.breaker import is_backend_fault
 from ..upstream.rpc import Rpc
 
 Source = Literal["cache", "empty"]
@@ -32,8 +33,8 @@ _Key = tuple[str, str, bytes]
 
 
 def falls_back(error: GatewayError) -> bool:
-    """Whether a failure is the backend's (so a fallback may answer), not the client's."""
-    return error.code in BACKEND_FAULTS or (error.http_status >= 500 and error.code != grpc.StatusCode.CANCELLED)
+    """Whether a failure is the backend's (so a fallback may answer), not the client's (nor a refusal of it)."""
+    return is_backend_fault(error) or (error.http_status >= 500 and error.code != grpc.StatusCode.CANCELLED)
 
 
 class FallbackCache:

@@ -2,7 +2,8 @@
 
 The metadata is the header allow-list (`headers.request_metadata`), plus the
 accepted request id (`x-request-id`) and `x-user-id` from the verified token,
-and nothing from the client that claims an identity. A `grpc-timeout` header
+and nothing from the client that claims an identity; all of it within the
+metadata budget (`headers.check_budget`: 431 beyond). A `grpc-timeout` header
 shortens every call's deadline; a malformed one is a 400.
 """
 from __future__ import annotations
@@ -14,17 +15,18 @@ from trust.tokens import Principal
 from ..errors import invalid_argument
 from ..upstream.call import CallContext
 from ..upstream.deadline import InvalidTimeout, parse_grpc_timeout
-from .headers import IDEMPOTENCY_KEY, REQUEST_ID_METADATA, USER_ID_METADATA, request_metadata
+from .headers import IDEMPOTENCY_KEY, REQUEST_ID_METADATA, USER_ID_METADATA, check_budget, request_metadata
 
 
 def call_context(
     headers: Mapping[str, str], principal: Principal | None, request_id: str, now: float
 ) -> CallContext:
     """`headers` is the request's (case-insensitive) header mapping; `now` is monotonic."""
-    metadata = request_metadata(headers.items())
-    metadata.append((REQUEST_ID_METADATA, request_id))
+    added = [(REQUEST_ID_METADATA, request_id)]
     if principal is not None:
-        metadata.append((USER_ID_METADATA, principal.subject))
+        added.append((USER_ID_METADATA, principal.subject))
+    check_budget(headers.items(), added)
+    metadata = [*request_metadata(headers.items()), *added]
     timeout = headers.get("grpc-timeout")
     client_deadline = None
     if timeout is not None:

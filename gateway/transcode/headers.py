@@ -4,25 +4,38 @@ Nothing crosses by accident. Identity metadata is never taken from the client:
 `x-user-id` is not on the allow-list and is set only from a verified token.
 
 A request header crosses only as a value gRPC accepts: printable ASCII
-(0x20-0x7E, the gRPC spec's ASCII-Value) within the header's length limit.
-The limits keep the whole metadata of a call under gRPC's default 8 KiB
-(`grpc.max_metadata_size`), past which the backend refuses the call. A header
-we only pass along is dropped when it breaks its rule; Idempotency-Key, which
-decides whether a create happens twice, is a 400 instead: silently dropping
-it would turn a retry into a second postcard.
+(0x20-0x7E, the gRPC spec's ASCII-Value) within the header's length limit. A
+header we only pass along is dropped when it breaks its rule; Idempotency-Key,
+which decides whether a create happens twice, is a 400 instead: silently
+dropping it would turn a retry into a second postcard.
+
+The whole set is bounded too (`check_budget`): a backend refuses a call whose
+metadata passes its limit (gRPC's default: 8 KiB, counted as HTTP/2 does, each
+entry's name and value plus 32 bytes; between 8 and 16 KiB at random), and
+answers RESOURCE_EXHAUSTED with gRPC's own text. So the allow-listed headers a
+client sends, counted as sent (every field, before any is joined or dropped)
+together with the request id and user id the gateway adds, must stay within
+METADATA_BUDGET_BYTES, 6 KiB: the other 2 KiB are for what gRPC adds itself
+(:path, :authority, user-agent, grpc-timeout, ...) and the trace context the
+tracing interceptor writes (`trace_context`: only the allow-listed traceparent
+and tracestate, never a client's baggage). Beyond it the request is a 431.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ..errors import invalid_argument
+from ..errors import forwarded_headers_too_large, invalid_argument
 
 USER_ID_METADATA = "x-user-id"
 REQUEST_ID_METADATA = "x-request-id"  # the accepted id (observability/request_id.py), never the client's raw header
 IDEMPOTENCY_KEY = "idempotency-key"
 # The postcard-service accepts keys of at most 200 characters; the gateway's rule is the same.
 MAX_IDEMPOTENCY_KEY_LENGTH = 200
+# What the headers a client asks to forward, and the gateway's own entries, may add up to (see above).
+METADATA_BUDGET_BYTES = 6 * 1024
+ENTRY_OVERHEAD_BYTES = 32  # per entry, as HTTP/2 (RFC 9113 §6.5.2) and gRPC count a header list
+TRACE_CONTEXT = ("traceparent", "tracestate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,26 +82,62 @@ def request_metadata(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]
     (400) for a header whose rule is `required_valid`; drops the others when they break their rule.
     The caller adds identity itself.
     """
+    metadata = []
+    for name, given in _allowed(headers).items():
+        value = _crossing(name, given)
+        if value is not None:
+            metadata.append((name, value))
+    return metadata
+
+
+def trace_context(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The caller's W3C trace context as it may cross: traceparent and tracestate under their rules, nothing else.
+
+    What a tracing span continues from, so that the trace context its client interceptor writes
+    into the metadata is bounded like the rest (a client's baggage never crosses). Never raises.
+    """
+    allowed = _allowed((name, value) for name, value in headers if name in TRACE_CONTEXT)
+    crossing = {name: _crossing(name, given) for name, given in allowed.items()}
+    return {name: value for name, value in crossing.items() if value is not None}
+
+
+def check_budget(headers: Iterable[tuple[str, str]], added: Iterable[tuple[str, str]]) -> None:
+    """431 when the allow-listed headers as sent, plus the entries the gateway `added`, pass the budget."""
+    size = sum(entry_size(name, value) for name, value in headers if name in _REQUEST_HEADERS)
+    size += sum(entry_size(name, value) for name, value in added)
+    if size > METADATA_BUDGET_BYTES:
+        raise forwarded_headers_too_large(METADATA_BUDGET_BYTES, sorted(_REQUEST_HEADERS))
+
+
+def entry_size(name: str, value: str) -> int:
+    """Bytes of one entry as HTTP/2 counts them (Starlette decodes header bytes as latin-1: one byte each)."""
+    return len(name) + len(value) + ENTRY_OVERHEAD_BYTES
+
+
+def _allowed(headers: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
     values: dict[str, list[str]] = {}
     for name, value in headers:
         if name in _REQUEST_HEADERS:
             values.setdefault(name, []).append(value.strip(" \t"))
-    metadata = []
-    for name, given in values.items():
-        rule = _REQUEST_HEADERS[name]
-        value = ", ".join(given) if rule.is_list else given[0]
-        if len(given) > 1 and not rule.is_list:
-            if rule.required_valid:
-                raise invalid_argument(f"send one {_display(name)} header, not {len(given)}")
-            continue
-        if 0 < len(value) <= rule.max_length and is_metadata_value(value):
-            metadata.append((name, value))
-        elif rule.required_valid:
-            raise invalid_argument(
-                f"{_display(name)} must be 1-{rule.max_length} printable ASCII characters (0x20-0x7E)"
-                + (f", got {len(value)}" if len(value) > rule.max_length else "")
-            )
-    return metadata
+    return values
+
+
+def _crossing(name: str, given: list[str]) -> str | None:
+    """The value that crosses for the fields `given` of header `name`, None if none; 400 for a required_valid one."""
+    rule = _REQUEST_HEADERS[name]
+    value = ", ".join(given) if rule.is_list else given[0]
+    if len(given) > 1 and not rule.is_list:
+        if rule.required_valid:
+            raise invalid_argument(f"send one {_display(name)} header, not {len(given)}")
+        return None
+    if 0 < len(value) <= rule.max_length and is_metadata_value(value):
+        return value
+    if rule.required_valid:
+        raise invalid_argument(
+            f"{_display(name)} must be 1-{rule.max_length} printable ASCII characters (0x20-0x7E)"
+            + (f", got {len(value)}" if len(value) > rule.max_length else "")
+        )
+    return None
 
 
 def response_headers(metadata: Iterable[tuple[str, str | bytes]]) -> dict[str, str]:

@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from ..routes.table import Route, RouteTableError
 from .fields import FieldSetter, build_setter
 from .headers import header_rule
+from .paging import NextPage, next_page_of
 from .wellknown import HTTP_BODY, QUERY_DEPTH, is_settable_from_string
 
 
@@ -42,6 +43,7 @@ class RoutePlan:
     response_field: str  # "" for the whole message
     response_is_http_body: bool
     success_status: int
+    next_page: NextPage | None  # a paged list's Link header (the contract's `pagination`)
 
 
 def build_plan(route: Route) -> RoutePlan:
@@ -68,6 +70,8 @@ def build_plan(route: Route) -> RoutePlan:
         response_field=route.response_body,
         response_is_http_body=output.full_name == HTTP_BODY and not route.response_body,
         success_status=route.policy.success_status,
+        next_page=next_page_of(route.name, route.policy.pagination, method.input_type, output,
+                               (parameter.name for parameter in query)),
     )
 
 

@@ -3,7 +3,8 @@
 proto3 JSON with the original (snake_case) field names; unpopulated fields are
 omitted except those with explicit presence; `response_body` selects one field
 (so a repeated field becomes a bare JSON array); google.api.HttpBody is sent as
-its raw bytes with its own content type.
+its raw bytes with its own content type; a paged list announces its next page
+in a `Link` header (`paging.py`).
 
 Response headers for private data:
 
@@ -26,9 +27,11 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from starlette.responses import Response
+from starlette.types import Scope
 
 from ..upstream.call import Reply
 from .headers import response_headers
+from .paging import LINK
 from .plan import RoutePlan
 
 FALLBACK_HEADER = "X-Fallback"
@@ -69,12 +72,17 @@ def _unpopulated(field: FieldDescriptor) -> Any:
     return field.default_value
 
 
-def render(plan: RoutePlan, reply: Reply) -> Response:
-    """The HTTP response of an upstream reply: allowed response metadata as headers, X-Fallback when one answered."""
+def render(plan: RoutePlan, reply: Reply, scope: Scope) -> Response:
+    """The HTTP response of an upstream reply to the request of `scope`: allowed response metadata as headers,
+    X-Fallback when one answered, Link to the next page of a paged list."""
     message = reply.message
     headers = response_policy_headers(plan, response_headers(reply.metadata))
     if reply.fallback is not None:
         headers[FALLBACK_HEADER] = reply.fallback
+    if plan.next_page is not None:
+        link = plan.next_page.link(message, scope)
+        if link is not None:
+            headers[LINK] = link
     if plan.response_is_http_body:
         return Response(
             message.data,  # type: ignore[attr-defined]

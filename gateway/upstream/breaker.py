@@ -28,6 +28,7 @@ from typing import Any, Literal
 import grpc
 import pybreaker
 
+from ..errors import GatewayError
 from ..settings import BreakerSettings
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ _STATES: dict[str, State] = {
     pybreaker.STATE_HALF_OPEN: "half_open",
 }
 
-# What a breaker counts against an endpoint. Connection failures reach us as UNAVAILABLE.
+# What a breaker counts against an endpoint. Connection failures reach us as UNAVAILABLE. RESOURCE_EXHAUSTED
+# counts, except a deliberate refusal of a live backend (`is_backend_fault`).
 BACKEND_FAULTS = frozenset(
     {
         grpc.StatusCode.UNAVAILABLE,
@@ -50,6 +52,16 @@ BACKEND_FAULTS = frozenset(
         grpc.StatusCode.UNKNOWN,
     }
 )
+
+
+def is_backend_fault(error: GatewayError) -> bool:
+    """Whether a failed call counts against its endpoint (breaker) and its service (fallbacks).
+
+    BACKEND_FAULTS, but not a refusal (`errors.is_refusal`: RESOURCE_EXHAUSTED with RetryInfo or
+    QuotaFailure, such as the postcard-service's admission control): a live service saying "not now" to
+    one caller must not open a breaker that would then refuse every caller and every method.
+    """
+    return error.code in BACKEND_FAULTS and not error.refusal
 
 
 class BreakerOpen(Exception):

@@ -5,7 +5,7 @@ A server-streaming call (`open_stream`) goes the same way up to its first messag
     endpoint = pick(eligible endpoints not yet tried)     # picker.py: SERVING, breaker not open, P2C
     probe = endpoint.breaker.admit()                      # breaker.py
     response = await call(timeout=per-try or remaining deadline, metadata)
-    breaker.record(...)                                   # only backend faults count
+    breaker.record(...)                                   # only backend faults count (breaker.is_backend_fault)
     on UNAVAILABLE (or a per-try cut) of a call safe to repeat: back off, retry on another endpoint, within budget
 
 No eligible endpoint is a 503 at once (with Retry-After), never a connect
@@ -25,7 +25,7 @@ from google.protobuf.message import Message
 
 from ..errors import GatewayError
 from ..settings import UpstreamSettings
-from .breaker import BACKEND_FAULTS, ceil_seconds
+from .breaker import ceil_seconds, is_backend_fault
 from .call import NO_OBSERVER, CallContext, CallObserver, Reply, backend_error, service_unavailable
 from .deadline import Deadline
 from .discovery import Resolver, resolve_all, split_host_port
@@ -266,9 +266,10 @@ class ServicePool:
             )
         # A deadline the client chose (grpc-timeout) running out is not the backend's fault.
         client_cut = code == grpc.StatusCode.DEADLINE_EXCEEDED and deadline.set_by_client and not cut_short
-        endpoint.breaker.record(probe, fault=code in BACKEND_FAULTS and not client_cut)
+        failure = backend_error(error, self.settings.retry_after_seconds)
+        endpoint.breaker.record(probe, fault=is_backend_fault(failure) and not client_cut)
         retryable = code in RETRYABLE or (code == grpc.StatusCode.DEADLINE_EXCEEDED and cut_short)
-        return _TryFailed(backend_error(error, self.settings.retry_after_seconds), retryable)
+        return _TryFailed(failure, retryable)
 
     def _no_endpoint(self) -> GatewayError:
         """503 at once; Retry-After is when the first open breaker of a SERVING endpoint lets a probe through."""

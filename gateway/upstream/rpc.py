@@ -25,6 +25,22 @@ class UnknownServiceError(KeyError):
 
 
 @dataclass(frozen=True, slots=True)
+class Pagination:
+    """The contract's `pagination`: field names and page sizes of a paged list (checked in transcode/paging.py)."""
+
+    next_page_token_field: str
+    page_token_field: str
+    page_size_field: str  # "" when the method takes no page size
+    default_page_size: int
+    max_page_size: int
+
+    @classmethod
+    def of(cls, option: options_pb2.Pagination) -> Pagination:
+        return cls(option.next_page_token_field, option.page_token_field, option.page_size_field,
+                   option.default_page_size, option.max_page_size)
+
+
+@dataclass(frozen=True, slots=True)
 class MethodPolicy:
     """Our method option, with its defaults applied."""
 
@@ -35,6 +51,7 @@ class MethodPolicy:
     fallback_cached_or_empty: bool
     request_headers: tuple[tuple[str, str], ...] = ()  # (name, description) of headers the method reads
     response_media_type: str | None = None  # of a google.api.HttpBody response, when the contract says
+    pagination: Pagination | None = None  # of a paged list (AIP-158)
 
     @classmethod
     def of(cls, method: MethodDescriptor) -> MethodPolicy:
@@ -49,6 +66,7 @@ class MethodPolicy:
             fallback_cached_or_empty=policy.fallback == options_pb2.FALLBACK_CACHED_OR_EMPTY,
             request_headers=tuple((header.name, header.description) for header in policy.request_headers),
             response_media_type=policy.response_media_type or None,
+            pagination=Pagination.of(policy.pagination) if policy.HasField("pagination") else None,
         )
 
 

@@ -31,7 +31,7 @@ import grpc
 from google.protobuf.message import Message
 
 from ..errors import GatewayError
-from .breaker import BACKEND_FAULTS
+from .breaker import is_backend_fault
 from .call import CallObserver, backend_error, service_unavailable
 from .endpoint import Endpoint
 from .rpc import Rpc
@@ -106,9 +106,10 @@ class UpstreamStream:
             return service_unavailable(self.rpc.service, "the service cancelled the stream", self._retry_after)
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             return GatewayError(code, "the stream reached its maximum duration")
-        if code in BACKEND_FAULTS:
+        failure = backend_error(error, self._retry_after)
+        if is_backend_fault(failure):
             self._breaker.record(False, fault=True)
-        return backend_error(error, self._retry_after)
+        return failure
 
     def _ended(self, code: str) -> None:
         self._code = code

@@ -9,15 +9,19 @@ by `ServiceServer.stop` after it (health turns NOT_SERVING first), with the
 same grace for their in-flight tasks. WatchTaskStatus streams are served by one
 `TaskWatcher` per process; they end (UNAVAILABLE) when the drain is over. With `settings.metrics_port`, the
 process's metrics (RPCs, tasks, the queue; `services.postcard.metrics`) are
-served over HTTP; `tracer_provider` turns spans on for calls and workers.
+served over HTTP; `tracer_provider` turns spans on for calls and workers. Every
+request keeps its contract's rules before a method runs (`ValidateRequests`).
 """
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
+from contractrules.violations import RequestRules
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.config import ConfigError
@@ -30,13 +34,17 @@ from services.common.server import (
     bind,
     internal_tls,
 )
+from services.common.validation import ValidateRequests
 from services.postcard.metrics import QueueCollector, WatchMetrics, tasks_accepted
+from services.postcard.pagetokens import PageTokens
 from services.postcard.schema import open_database
 from services.postcard.servicer import PostcardServicer
 from services.postcard.settings import ENV_PREFIX, PostcardServiceSettings
 from services.postcard.store import PostcardStore
 from services.postcard.watch import TaskWatcher
 from services.postcard.worker import create_worker_pool
+
+log = logging.getLogger(__name__)
 
 # The name health checks and reflection use: "postcardapp.postcard.v1.PostcardService".
 SERVICE_NAME: str = pb.DESCRIPTOR.services_by_name["PostcardService"].full_name
@@ -72,12 +80,14 @@ async def create_server(
         if pool is not None:
             pool.notify()
 
-    grpc_server = grpc.aio.server(options=COMMON_SERVER_OPTIONS, interceptors=observability.server_interceptors())
-    store = PostcardStore(db)
+    interceptors = [*observability.server_interceptors(), ValidateRequests(RequestRules(), [SERVICE_NAME])]
+    grpc_server = grpc.aio.server(options=COMMON_SERVER_OPTIONS, interceptors=interceptors)
+    store = PostcardStore(db, settings.admission)
     watch_metrics = WatchMetrics(registry)
     watcher = TaskWatcher(store, settings.watch.interval_seconds, on_poll=watch_metrics.checked_tasks)
     watch_metrics.count_watches(lambda: watcher.active)
-    servicer = PostcardServicer(store, callers, on_task_created=task_created, watcher=watcher)
+    servicer = PostcardServicer(store, callers, page_tokens(settings), on_task_created=task_created,
+                                admission=settings.admission, watcher=watcher)
     pb_grpc.add_PostcardServiceServicer_to_server(servicer, grpc_server)  # type: ignore[no-untyped-call]  # generated, no stub
     health = add_standard_services(grpc_server, [SERVICE_NAME])
     port = bind(grpc_server, settings.host, settings.port, tls)
@@ -102,3 +112,11 @@ async def create_server(
         server.on_stop(stop_workers)
     await server.serve_health_port(settings.host, settings.health_port, f"{ENV_PREFIX}HEALTH_PORT")
     return server, port
+
+
+def page_tokens(settings: PostcardServiceSettings) -> PageTokens:
+    if settings.page_token_secret is not None:
+        return PageTokens(settings.page_token_secret.get_secret_value().encode())
+    log.warning("no page token secret: a random one for this process; page tokens will not survive a restart nor "
+                f"work on another replica (set {ENV_PREFIX}PAGE_TOKEN_SECRET)")
+    return PageTokens(secrets.token_bytes(32))

@@ -2,7 +2,8 @@
 
 Every field can be set with the `POSTCARD_SERVICE_` prefix; nested models use
 `__`, e.g. `POSTCARD_SERVICE_WORKER__LEASE_SECONDS=10` or
-`POSTCARD_SERVICE_GENERATOR__BLOCKED_WORDS='["spam","scam"]'` (lists are JSON).
+`POSTCARD_SERVICE_GENERATOR__BLOCKED_WORDS='["spam","scam"]'` (lists are JSON),
+`POSTCARD_SERVICE_ADMISSION__MAX_QUEUE_DEPTH=500`.
 The service (`python -m services.postcard`) and the standalone worker
 (`python -m services.postcard.worker_main`) read the same settings, so both
 point at the same database by default.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.common.config import check_log_level
@@ -78,6 +79,17 @@ class WatchSettings(BaseModel):
     interval_seconds: float = Field(default=0.5, gt=0)
 
 
+class AdmissionSettings(BaseModel):
+    """Admission control of CreatePostcard: how much unfinished work the queue takes before it refuses more."""
+
+    # Tasks of one user waiting or being generated; one more is refused (RESOURCE_EXHAUSTED, the gateway's 429).
+    max_unfinished_per_user: int = Field(default=10, ge=1)
+    # Tasks of everyone waiting or being generated; one more is refused likewise.
+    max_queue_depth: int = Field(default=1000, ge=1)
+    # When a refused client should try again (google.rpc.RetryInfo, the gateway's Retry-After).
+    retry_after_seconds: float = Field(default=5.0, gt=0)
+
+
 class PostcardServiceSettings(BaseSettings):
     """All settings of postcard-service (see the module docstring for the environment names)."""
 
@@ -103,6 +115,11 @@ class PostcardServiceSettings(BaseSettings):
     # port (logged).
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     db_path: Path = Path(".state/postcard-service/postcards.sqlite3")
+    # Signs ListMyPostcards' page tokens (HMAC-SHA256). Every process serving the same database must
+    # have the same one. Unset: a random one per process, logged as a warning (tokens then die with
+    # the process and do not work on another replica).
+    page_token_secret: SecretStr | None = Field(default=None, min_length=32)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)

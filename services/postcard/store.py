@@ -7,9 +7,14 @@ from a missing one (`None`), so callers answer NOT_FOUND either way.
 are inserted in one `BEGIN IMMEDIATE` transaction, so an acknowledged task always
 has work queued for it and can always be polled. With an idempotency key the
 same transaction first looks up (user_id, key): a retry gets the existing task
-id; the same key with a different body raises `IdempotencyConflict`. The write
-lock serialises concurrent creates, and UNIQUE (user_id, idempotency_key) backs
-that up. The queue message also carries the task's `TaskOrigin` (the create
+id; the same key with a different body raises `IdempotencyConflict`. Then
+admission control, in the same transaction: with the caller's unfinished tasks,
+or all unfinished tasks, at their bound (`AdmissionSettings`), nothing is written
+and `AdmissionRefused` says which bound. The queue holds exactly the unfinished
+tasks (a message is deleted with its task's result), so both counts read the
+queue, which the bound keeps small. The write lock serialises concurrent
+creates, so no two of them both take the last place; UNIQUE (user_id,
+idempotency_key) backs the key's rule up. The queue message also carries the task's `TaskOrigin` (the create
 call's request id and traceparent) for the worker.
 
 `changed_tasks` serves the status watches (`watch.py`): one query for the
@@ -26,12 +31,23 @@ from dataclasses import dataclass
 
 from services.common.sqlite import Database
 from services.postcard.model import UNKNOWN_ORIGIN, PostcardRequest, TaskOrigin
+from services.postcard.pagetokens import Position
+from services.postcard.settings import AdmissionSettings
 
 _POSTCARD_COLUMNS = "postcard_id, task_id, mood, style, theme, recipient, message, frontend_code, created_at"
 
 
 class IdempotencyConflict(Exception):
     """The idempotency key was already used by this user for a different request."""
+
+
+class AdmissionRefused(Exception):
+    """A bound on unfinished tasks is reached: `bound` is "user" or "queue", `limit` its value."""
+
+    def __init__(self, bound: str, limit: int) -> None:
+        super().__init__(f"{bound} bound of {limit} unfinished tasks reached")
+        self.bound = bound
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -62,8 +78,9 @@ class TaskView:
 class PostcardStore:
     """Task creation and per-user reads over the shared database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, admission: AdmissionSettings | None = None) -> None:
         self._db = db
+        self._admission = admission or AdmissionSettings()
 
     def create_task(
         self,
@@ -87,6 +104,7 @@ class PostcardStore:
                             if existing["request_hash"] != fingerprint:
                                 raise IdempotencyConflict(idempotency_key)
                             return existing["task_id"], False
+                    self._admit(conn, user_id)
                     return _insert_task(conn, user_id, request, idempotency_key, fingerprint, origin), True
             except sqlite3.IntegrityError:
                 # Only reachable if another writer slipped in the same key (the write lock
@@ -94,6 +112,16 @@ class PostcardStore:
                 if idempotency_key is None:
                     raise
         raise RuntimeError("idempotent create did not converge")
+
+    def _admit(self, conn: sqlite3.Connection, user_id: str) -> None:
+        depth, mine = conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(t.user_id = ?), 0) FROM queue q JOIN tasks t ON t.task_id = q.task_id",
+            (user_id,),
+        ).fetchone()
+        if mine >= self._admission.max_unfinished_per_user:
+            raise AdmissionRefused("user", self._admission.max_unfinished_per_user)
+        if depth >= self._admission.max_queue_depth:
+            raise AdmissionRefused("queue", self._admission.max_queue_depth)
 
     def task(self, user_id: str, task_id: str) -> TaskView | None:
         """The caller's task with its postcard when completed; None if unknown or not the caller's."""
@@ -117,15 +145,25 @@ class PostcardStore:
             ).fetchone()
         return None if row is None else row["image_svg"].encode()
 
-    def list_postcards(self, user_id: str, limit: int = 100) -> list[PostcardRecord]:
-        """The caller's newest `limit` postcards, newest first (ties broken by insertion order)."""
+    def list_postcards(
+        self, user_id: str, limit: int, after: Position | None = None
+    ) -> tuple[list[PostcardRecord], Position | None]:
+        """A page of the caller's postcards, newest first (ties by postcard id, descending): at most `limit`,
+        those after `after` when given; with the position of the page's last postcard when more follow."""
+        where = "user_id = ?"
+        params: list[object] = [user_id]
+        if after is not None:
+            where += " AND (created_at < ? OR (created_at = ? AND postcard_id < ?))"
+            params += [after.created_at, after.created_at, after.postcard_id]
         with self._db.transaction() as conn:
             rows = conn.execute(
-                f"SELECT {_POSTCARD_COLUMNS} FROM postcards WHERE user_id = ? "
-                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                (user_id, limit),
+                f"SELECT {_POSTCARD_COLUMNS} FROM postcards WHERE {where} "
+                "ORDER BY created_at DESC, postcard_id DESC LIMIT ?",
+                (*params, limit + 1),  # one more than the page: is there a next one?
             ).fetchall()
-        return [PostcardRecord(**dict(row)) for row in rows]
+        records = [PostcardRecord(**dict(row)) for row in rows[:limit]]
+        more = len(rows) > limit
+        return records, (Position(records[-1].created_at, records[-1].postcard_id) if more else None)
 
 
     def changed_tasks(self, known: Mapping[str, Set[str]]) -> list[TaskView]:

@@ -13,6 +13,7 @@ from contextlib import AsyncExitStack
 import grpc
 from opentelemetry.sdk.trace import TracerProvider
 
+from contractrules.violations import RequestRules
 from postcardapp.user.v1 import user_service_pb2 as pb
 from postcardapp.user.v1 import user_service_pb2_grpc as pb_grpc
 from services.common.identity import Callers
@@ -24,6 +25,7 @@ from services.common.server import (
     bind,
     internal_tls,
 )
+from services.common.validation import ValidateRequests
 from services.user.jwks_http import JwksEndpoint
 from services.user.keys import jwks_document, load_signing_key, publish_jwks
 from services.user.schema import open_database
@@ -76,7 +78,8 @@ async def create_server(
         undo.push_async_callback(callers.close)
         wechat = create_wechat_login(settings.wechat)
         undo.push_async_callback(wechat.aclose)
-        grpc_server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=observability.server_interceptors())
+        interceptors = [*observability.server_interceptors(), ValidateRequests(RequestRules(), [SERVICE_NAME])]
+        grpc_server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=interceptors)
         undo.push_async_callback(grpc_server.stop, None)
 
         pb_grpc.add_UserServiceServicer_to_server(UserServicer(wechat, UserStore(db), tokens, callers), grpc_server)  # type: ignore[no-untyped-call]  # generated, no stub

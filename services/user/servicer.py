@@ -1,8 +1,10 @@
 """The gRPC methods of postcardapp.user.v1.UserService.
 
-Each method validates its input, calls the collaborators and maps their outcomes to gRPC status
-codes here, in one place. Anything unexpected becomes INTERNAL "internal error": the client never
-sees a stack trace, an exception text or a SQL message; the details go to the log.
+Requests have kept their contract's rules before a method runs (`services.common.validation`:
+INVALID_ARGUMENT with field violations). Each method calls the collaborators and maps their
+outcomes to gRPC status codes here, in one place. Anything unexpected becomes INTERNAL "internal
+error": the client never sees a stack trace, an exception text or a SQL message; the details go to
+the log.
 """
 from __future__ import annotations
 
@@ -22,9 +24,6 @@ from services.user.wechat import CodeRejected, WeChatLogin, WeChatUnavailable
 
 log = logging.getLogger(__name__)
 
-# wx.login() codes are 32 characters; anything far longer is not a code, and is not sent to WeChat.
-MAX_CODE_LENGTH = 256
-
 
 class UserServicer(pb_grpc.UserServiceServicer):
     def __init__(self, wechat: WeChatLogin, store: UserStore, tokens: TokenIssuer, callers: Callers) -> None:
@@ -37,15 +36,11 @@ class UserServicer(pb_grpc.UserServiceServicer):
     async def Login(self, request: pb.LoginRequest, context: Context) -> pb.LoginResponse:
         """Code -> WeChat open_id -> user (created on first login) -> token.
 
-        Blank or oversized code: INVALID_ARGUMENT, without calling WeChat. Code refused by WeChat:
-        UNAUTHENTICATED. WeChat unreachable, slow or busy: UNAVAILABLE. No user is stored unless
-        WeChat accepted the code.
+        A code breaking its rules (blank, over 256 characters: wx.login() codes are 32) never gets
+        here, so it is never sent to WeChat. Code refused by WeChat: UNAUTHENTICATED. WeChat
+        unreachable, slow or busy: UNAVAILABLE. No user is stored unless WeChat accepted the code.
         """
         code = request.code.strip()
-        if not code:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "code is required (the code from wx.login())")
-        if len(code) > MAX_CODE_LENGTH:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"code is longer than {MAX_CODE_LENGTH} characters")
         try:
             session = await self._wechat.code_to_session(code)
         except CodeRejected as exc:

@@ -57,12 +57,21 @@ def test_current_contracts_pass_lint(buf: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_lint_violation_is_caught(buf: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("old", "new", "complaint"),
+    [
+        ("message GetPostcardRequest {", "message get_postcard_request_v {}\n\nmessage GetPostcardRequest {",
+         "get_postcard_request_v"),
+        # buf's PROTOVALIDATE rule: the buf.validate annotations themselves must make sense.
+        ("      max_len: 200\n", "      max_len: 200\n      min_len: 201\n", "min_len"),
+    ],
+)  # fmt: skip
+def test_lint_violation_is_caught(buf: Path, tmp_path: Path, old: str, new: str, complaint: str) -> None:
     root = _copy_protos(tmp_path)
-    _edit(root, "message GetPostcardRequest {", "message get_postcard_request_v {}\n\nmessage GetPostcardRequest {")
+    _edit(root, old, new)
     result = _buf(buf, "lint", str(_image(root, tmp_path / "bad.binpb")))
     assert result.returncode != 0
-    assert "get_postcard_request_v" in result.stdout
+    assert complaint in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -91,6 +100,9 @@ def test_breaking_change_is_caught(buf: Path, tmp_path: Path, old: str, new: str
         ('get: "/api/v1/postcards/me"', 'get: "/api/v1/postcards/mine"', "/api/v1/postcards/me (postcardapp"),
         ("success_status: 202", "success_status: 200", "success_status changed from 202 to 200"),
         ('response_body: "postcards"', "", "response_body changed"),
+        ("      pagination: {\n        next_page_token_field: \"next_page_token\"\n        page_token_field: "
+         "\"page_token\"\n        page_size_field: \"page_size\"\n        default_page_size: 100\n"
+         "        max_page_size: 100\n      }\n", "", "no longer links its next page"),
         ('get: "/api/v1/postcards/{postcard_id}"', 'get: "/api/v1/postcards/{id_of_postcard}"', None),
         ("    option (google.api.http) = {get: \"/api/v1/postcards/status/{task_id}\"};",
          "    option (google.api.http) = {\n      get: \"/api/v1/postcards/status/{task_id}\"\n"

@@ -35,7 +35,7 @@ def builder_copies() -> list[str]:
 
 def test_the_dockerfile_copies_what_the_recipe_needs() -> None:
     assert {"requirements.lock", "pyproject.toml", "deploy/build-runtime.sh", "gateway/", "services/",
-            "telemetry/", "trust/", "generated/"} <= set(builder_copies())
+            "telemetry/", "trust/", "contractrules/", "generated/"} <= set(builder_copies())
 
 
 async def test_every_entry_point_runs_from_the_installed_image_runtime(tmp_path: Path) -> None:

@@ -112,3 +112,50 @@ def test_corrupt_details_trailer_is_dropped() -> None:
     trailing = grpc.aio.Metadata(("grpc-status-details-bin", b"\xff\xff not a status"))
     error = from_rpc_error(AioRpcError(FAILED_PRECONDITION, grpc.aio.Metadata(), trailing, "x"))
     assert (error.http_status, error.details) == (400, [])
+
+
+GRPC_LIMIT_TEXT = "received metadata size exceeds hard limit (17138 vs. 16384);  :path:93B :authority:57B"
+
+
+def test_grpc_own_resource_exhausted_text_never_reaches_the_client() -> None:
+    error = from_rpc_error(_rpc_error(grpc.StatusCode.RESOURCE_EXHAUSTED, GRPC_LIMIT_TEXT))
+    assert (error.http_status, error.message) == (429, "the service refused the call: a limit was exceeded")
+
+
+def test_a_services_own_refusal_keeps_its_message() -> None:
+    retry = error_details_pb2.RetryInfo()
+    retry.retry_delay.FromSeconds(3)
+    error = from_rpc_error(_rpc_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "too many tasks", retry))
+    assert (error.http_status, error.message) == (429, "too many tasks")
+
+
+def _retry(seconds: float) -> error_details_pb2.RetryInfo:
+    info = error_details_pb2.RetryInfo()
+    info.retry_delay.FromNanoseconds(round(seconds * 1e9))
+    return info
+
+
+QUOTA = error_details_pb2.QuotaFailure(violations=[error_details_pb2.QuotaFailure.Violation(subject="user:a")])
+EXHAUSTED = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+# (case, backend error, a refusal (not a backend fault), Retry-After)
+REFUSALS = [
+    ("RetryInfo", _rpc_error(EXHAUSTED, "later", _retry(2.5)), True, "3"),
+    ("QuotaFailure and RetryInfo", _rpc_error(EXHAUSTED, "later", QUOTA, _retry(0.2)), True, "1"),
+    ("QuotaFailure alone", _rpc_error(EXHAUSTED, "later", QUOTA), True, None),
+    ("no details: gRPC's own, a fault", _rpc_error(EXHAUSTED, "metadata too big"), False, None),
+    ("another detail only", _rpc_error(EXHAUSTED, "x", OTHER_REASON), False, None),
+    ("RetryInfo on UNAVAILABLE: not a refusal", _rpc_error(grpc.StatusCode.UNAVAILABLE, "x", _retry(4)), False, "4"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("error", "refusal", "retry_after"), [c[1:] for c in REFUSALS], ids=[c[0] for c in REFUSALS]
+)
+def test_refusals_and_retry_after(error: AioRpcError, refusal: bool, retry_after: str | None) -> None:
+    from gateway.upstream.breaker import is_backend_fault
+
+    gateway_error = from_rpc_error(error)
+    assert gateway_error.refusal is refusal
+    assert is_backend_fault(gateway_error) is not refusal
+    assert gateway_error.headers.get("Retry-After") == retry_after

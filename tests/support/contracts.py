@@ -1,4 +1,8 @@
-"""Compile test-only .proto files the way scripts/gen compiles ours, into a temporary folder."""
+"""Compile test-only .proto files the way scripts/gen compiles ours, into a temporary folder.
+
+`buf/validate/validate.proto` comes from the installed protovalidate, as for scripts/gen; its
+module is not generated here: the one in generated/ is imported (one registration of the file).
+"""
 from __future__ import annotations
 
 import importlib
@@ -7,6 +11,8 @@ from importlib import resources
 from pathlib import Path
 
 from grpc_tools import protoc
+
+from contractrules.descriptors import validate_descriptor_set
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_PROTOS = REPO / "tests" / "protos"
@@ -17,7 +23,10 @@ def compile_test_contracts(out: Path) -> None:
     googleapis = Path(str(resources.files("google.api") / "annotations.proto")).parents[2]
     well_known = Path(str(resources.files("grpc_tools") / "_proto"))
     files = [str(p.relative_to(TEST_PROTOS)) for p in TEST_PROTOS.rglob("*.proto")]
-    args = ["protoc", f"-I{TEST_PROTOS}", f"-I{REPO / 'proto'}", f"-I{googleapis}", f"-I{well_known}"]
+    descriptor_set = out / "validate.binpb"
+    descriptor_set.write_bytes(validate_descriptor_set())
+    args = ["protoc", f"-I{TEST_PROTOS}", f"-I{REPO / 'proto'}", f"-I{googleapis}", f"-I{well_known}",
+            f"--descriptor_set_in={descriptor_set}"]
     if protoc.main([*args, f"--python_out={out}", *files]) != 0:
         raise RuntimeError("protoc failed on tests/protos")
     if str(out) not in sys.path:

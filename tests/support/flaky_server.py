@@ -2,7 +2,8 @@
 
 A `ScriptedBackend` (scripted_server.py: health, call counts, `fail_with`,
 `hold`) answering Read with the key and its own name, Write with its name,
-List with `items`.
+Mine with `items`, a page at a time when a page size is asked for (the page
+token is the offset).
 """
 from __future__ import annotations
 
@@ -30,4 +31,6 @@ class FlakyBackend(ScriptedBackend):
             return response_class(key=request.key, served_by=self.name)
         if method == "Write":
             return response_class(served_by=self.name)
-        return response_class(items=self.items)
+        start = int(request.after or 0)
+        end = start + request.size if request.size else len(self.items)
+        return response_class(items=self.items[start:end], next=str(end) if end < len(self.items) else "")

@@ -45,6 +45,8 @@ class ProcessSystem:
             "POSTCARD_SERVICE_WORKER__LEASE_SECONDS": "5",
             "POSTCARD_SERVICE_GENERATOR__DELAY_SECONDS": "0.05",
             "POSTCARD_SERVICE_WATCH__INTERVAL_SECONDS": "0.05",
+            # Loads here create far faster than one user would; admission control has tests of its own.
+            "POSTCARD_SERVICE_ADMISSION__MAX_UNFINISHED_PER_USER": "100000",
             "POSTCARD_SERVICE_AUTH__JWKS_PATH": str(self.jwks),
             **tls_env(self.pki, "postcard-service", "POSTCARD_SERVICE_TLS__"),
         }

@@ -168,6 +168,61 @@ message CreateBookRequest {
 """
 SHELF = "openapitest.v1."
 
+# A test-only contract with buf.validate rules of every kind the document publishes (gateway/openapi/rules.py).
+RULES_PROTO = """
+syntax = "proto3";
+package rulestest.v1;
+
+import "buf/validate/validate.proto";
+import "google/api/annotations.proto";
+import "postcardapp/gateway/v1/options.proto";
+
+service RulesService {
+  rpc Put(Ruled) returns (Ruled) {
+    option (google.api.http) = {post: "/v1/ruled" body: "*"};
+  }
+  rpc Find(Query) returns (Ruled) {
+    option (google.api.http) = {get: "/v1/ruled/{id}"};
+  }
+}
+
+enum Shade {
+  SHADE_UNSPECIFIED = 0;
+  LIGHT = 1;
+  DARK = 2;
+  NEON = 3;
+}
+
+message Ruled {
+  int32 size = 1 [(buf.validate.field).int32 = {gte: 1, lt: 100}];
+  uint32 odd_range = 2 [(buf.validate.field).uint32 = {gt: 10, lt: 5}];
+  int32 choice = 3 [(buf.validate.field).int32 = {in: [2, 4, 8]}];
+  int32 count = 4 [(buf.validate.field).required = true];
+  string code = 5 [(buf.validate.field).string.len = 4];
+  string id = 6 [(buf.validate.field).string.uuid = true];
+  string email = 7 [(buf.validate.field).string.email = true];
+  string tag = 8 [(buf.validate.field).string = {in: ["a", "b"]}];
+  string nick = 9 [(buf.validate.field).ignore = IGNORE_IF_ZERO_VALUE, (buf.validate.field).string.min_len = 3];
+  string free = 10 [(buf.validate.field).ignore = IGNORE_ALWAYS, (buf.validate.field).string.min_len = 3];
+  repeated string labels = 11 [(buf.validate.field).repeated = {
+    min_items: 1, max_items: 3, unique: true, items: {string: {max_len: 2}}
+  }];
+  repeated int32 scores = 12 [(buf.validate.field).required = true];
+  map<string, string> attrs = 13 [(buf.validate.field).map = {max_pairs: 2}];
+  Shade shade = 14 [(buf.validate.field).enum = {not_in: [3]}];
+  Shade tone = 15 [(buf.validate.field).enum.const = 2];
+  int64 big = 16 [(buf.validate.field).int64.gt = 5];
+  string name = 17 [(buf.validate.field).string.pattern = "^[a-z]+$"];
+}
+
+message Query {
+  string id = 1 [(buf.validate.field).string = {min_len: 2, max_len: 8, pattern: "^[a-z0-9]+$"}];
+  int32 page_size = 2 [(buf.validate.field).int32 = {gte: 0, lte: 50}];
+  string must = 3 [(buf.validate.field).required = true];
+}
+"""
+RULES = "rulestest.v1."
+
 
 
 def document_of(routes: list[Route]) -> dict[str, Any]:

@@ -1,8 +1,14 @@
-"""The OpenAPI document of the real contracts: operations, security, schemas, errors."""
+"""The OpenAPI document of the real contracts: operations, security, schemas, errors, the published rules."""
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from google.protobuf import json_format
+
+from contractrules.violations import RequestRules
+from postcardapp.postcard.v1 import postcard_service_pb2 as postcard_pb
+from postcardapp.user.v1 import user_service_pb2 as user_pb
 
 from .support import (
     BASE_DOCUMENT,
@@ -101,7 +107,8 @@ def test_login_request_requires_the_code_and_nothing_else(doc) -> None:
     schema = resolve(doc, body_schema(doc, "post", "/api/v1/users/login"))
     assert schema["required"] == ["code"]
     assert schema["additionalProperties"] is False
-    assert schema["properties"] == {"code": {"type": "string"}}
+    assert schema["properties"]["code"]["type"] == "string"
+    assert (schema["properties"]["code"]["minLength"], schema["properties"]["code"]["maxLength"]) == (1, 256)
     body = operation(doc, "post", "/api/v1/users/login")["requestBody"]
     assert body["required"] is True and str(MAX_BODY) in body["description"]
     assert list(body["content"]) == ["application/json"]
@@ -142,7 +149,11 @@ def test_timestamps_are_date_time_strings(doc) -> None:
 )
 def test_path_parameters_are_typed_and_required(doc, path, name) -> None:
     op = operation(doc, "get", path)
-    assert params(op, "path") == {name: {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}}
+    parameter = params(op, "path")[name]
+    assert {k: parameter[k] for k in ("name", "in", "required")} == {"name": name, "in": "path", "required": True}
+    assert {k: parameter["schema"][k] for k in ("type", "minLength", "maxLength")} == {
+        "type": "string", "minLength": 1, "maxLength": 64,
+    }
     assert params(op, "query") == {}  # the request has no other field
 
 
@@ -177,7 +188,7 @@ def test_the_fallback_header_is_documented_where_the_contract_declares_a_fallbac
 @pytest.mark.parametrize(("method", "path", "grpc_method", "status"), REAL_OPERATIONS)
 def test_every_operation_documents_its_errors(doc, method, path, grpc_method, status) -> None:
     op = operation(doc, method, path)
-    expected = {"400", "404", "429", "500", "503", "504", "default"}
+    expected = {"400", "404", "429", "431", "500", "503", "504", "default"}
     expected |= set() if path == "/api/v1/users/login" else {"401"}
     expected |= {"413", "415"} if "requestBody" in op else set()
     assert set(op["responses"]) == expected | {status}
@@ -215,3 +226,34 @@ def test_the_status_events_are_a_stream_of_the_status_messages(doc) -> None:
     for message in (pb.GetTaskStatusResponse(status="processing"),
                     pb.GetTaskStatusResponse(status="failed", error="x")):
         assert json_schema_ok(doc, line, json_format.MessageToDict(message, preserving_proto_field_name=True))
+
+
+# Every rule-bearing request field: (message class, field, the JSON Schema of it in the document).
+RULE_FIELDS = [
+    (user_pb.LoginRequest, "code", ("post", "/api/v1/users/login")),
+    *[(postcard_pb.CreatePostcardRequest, name, ("post", "/api/v1/postcards/create"))
+      for name in ("mood", "style", "theme", "recipient", "message")],
+    (postcard_pb.GetTaskStatusRequest, "task_id", ("get", "/api/v1/postcards/status/{task_id}")),
+    (postcard_pb.GetPostcardRequest, "postcard_id", ("get", "/api/v1/postcards/{postcard_id}")),
+]
+SAMPLES = ["", "a", " a ", "   ", "\t", "\u3000", "\u3000x", "a\nb", "a\r\nb", "tab\there", "\x00", "\x7f", "\x85",
+           "\xa0", "\u00a0x", "\ufffe", "\uffff", "\u2028", "x\u2028y", "喜", "😀", "x" * 50, "x" * 51, "x" * 64,
+           "x" * 65, "x" * 200, "x" * 201, "x" * 256, "x" * 257, "y" * 500, "y" * 501]
+
+
+def _field_schema(doc: dict[str, Any], where: tuple[str, str], name: str) -> dict[str, Any]:
+    op = operation(doc, *where)
+    if "requestBody" in op:
+        return resolve(doc, body_schema(doc, *where))["properties"][name]
+    return params(op, "path")[name]["schema"]
+
+
+@pytest.mark.parametrize(("message", "name", "where"), RULE_FIELDS, ids=[f[1] for f in RULE_FIELDS])
+def test_the_published_rules_are_the_enforced_ones(doc, message, name, where) -> None:
+    """Sample values: the document accepts a value exactly when protovalidate finds nothing wrong with it."""
+    schema = _field_schema(doc, where, name)
+    rules = RequestRules()
+    for value in SAMPLES:
+        broken = rules.check(message(**{name: value}))
+        keeps_rules = broken is None or all(v.field != name for v in broken.bad_request.field_violations)
+        assert json_schema_ok(doc, schema, value) == keeps_rules, (name, value)

@@ -1,7 +1,14 @@
 import pytest
 
 from gateway.errors import GatewayError
-from gateway.transcode.headers import request_metadata, response_headers
+from gateway.transcode.headers import (
+    METADATA_BUDGET_BYTES,
+    check_budget,
+    entry_size,
+    request_metadata,
+    response_headers,
+    trace_context,
+)
 
 
 def test_only_allowed_request_headers_cross() -> None:
@@ -91,3 +98,51 @@ def test_only_allowed_response_metadata_crosses() -> None:
         ("set-cookie", "a=b"),
     ]
     assert response_headers(metadata) == {"cache-control": "private, max-age=60", "retry-after": "3"}
+
+
+def test_entries_count_as_http2_does() -> None:
+    assert entry_size("traceparent", "x" * 55) == 11 + 55 + 32
+
+
+def _filling(total: int) -> list[tuple[str, str]]:
+    """accept-language fields (each within its own limit) adding up to exactly `total` bytes."""
+    fields, left = [], total
+    while left > 0:
+        value = "a" * min(200, left - len("accept-language") - 32)
+        fields.append(("accept-language", value))
+        left -= entry_size("accept-language", value)
+    assert left == 0
+    return fields
+
+
+ADDED = [("x-request-id", "r" * 32), ("x-user-id", "u" * 36)]
+
+
+def test_the_budget_counts_the_headers_as_sent_and_what_the_gateway_adds() -> None:
+    added = sum(entry_size(name, value) for name, value in ADDED)
+    check_budget(_filling(METADATA_BUDGET_BYTES - added), ADDED)  # exactly at the budget: fine
+    for headers, extra in [(_filling(METADATA_BUDGET_BYTES - added + 48), ADDED),
+                           (_filling(METADATA_BUDGET_BYTES - 47), [("x", "y" * 20)])]:
+        with pytest.raises(GatewayError) as caught:
+            check_budget(headers, extra)
+        assert (caught.value.http_status, caught.value.code.name) == (431, "OUT_OF_RANGE")
+        assert f"larger than {METADATA_BUDGET_BYTES} bytes together" in caught.value.message
+
+
+def test_headers_that_do_not_cross_do_not_count() -> None:
+    check_budget([("cookie", "c" * 20_000), ("user-agent", "u" * 5000), ("x-user-id", "x" * 10_000)], ADDED)
+
+
+def test_over_budget_even_when_every_header_would_be_dropped() -> None:
+    """Counted as sent: what a client asks to forward, whatever of it would be dropped."""
+    with pytest.raises(GatewayError):
+        check_budget([("tracestate", "k=" + "v" * 2000)] * 4, ADDED)
+
+
+def test_trace_context_is_the_allow_listed_trace_headers_only() -> None:
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    headers = [("traceparent", parent), ("tracestate", "a=1"), ("tracestate", "b=2"), ("baggage", "k=v"),
+               ("authorization", "Bearer t")]
+    assert trace_context(headers) == {"traceparent": parent, "tracestate": "a=1, b=2"}
+    assert trace_context([("tracestate", "k=" + "v" * 600), ("traceparent", parent), ("traceparent", parent)]) == {}
+    assert trace_context([("idempotency-key", "")]) == {}  # never raises, even for a header that would be a 400

@@ -11,6 +11,8 @@ from gateway.upstream.call import Reply
 from postcardapp.postcard.v1 import postcard_service_pb2 as postcard
 from postcardapp.user.v1 import user_service_pb2 as user
 
+SCOPE = {"type": "http", "method": "GET", "path": "/p", "raw_path": b"/p", "query_string": b""}
+
 
 def test_is_new_user_false_is_sent(route_named: Any) -> None:
     plan = build_plan(route_named("Login"))
@@ -45,12 +47,13 @@ def test_response_body_selects_a_message(route_named: Any) -> None:
 
 def test_success_status_and_http_body(route_named: Any) -> None:
     reply = Reply(postcard.CreatePostcardResponse(task_id="t"), [], "e")
-    created = render(build_plan(route_named("CreatePostcard")), reply)
+    created = render(build_plan(route_named("CreatePostcard")), reply, SCOPE)
     assert (created.status_code, orjson.loads(created.body)) == (202, {"task_id": "t"})
     assert "x-fallback" not in created.headers
     image = render(
         build_plan(route_named("GetPostcardImage")),
         Reply(httpbody_pb2.HttpBody(content_type="image/svg+xml", data=b"<svg/>"), [("cache-control", "private")], "e"),
+        SCOPE,
     )
     assert image.status_code == 200
     assert image.body == b"<svg/>"
@@ -60,7 +63,7 @@ def test_success_status_and_http_body(route_named: Any) -> None:
 
 def test_fallback_is_flagged(route_named: Any) -> None:
     reply = Reply(postcard.ListMyPostcardsResponse(), [], None, fallback="empty")
-    response = render(build_plan(route_named("ListMyPostcards")), reply)
+    response = render(build_plan(route_named("ListMyPostcards")), reply, SCOPE)
     assert (response.status_code, orjson.loads(response.body)) == (200, [])
     assert response.headers["x-fallback"] == "empty"
 
@@ -86,11 +89,32 @@ def test_http_body_cannot_be_sniffed_or_run_script(route_named: Any) -> None:
     image = render(
         build_plan(route_named("GetPostcardImage")),
         Reply(httpbody_pb2.HttpBody(content_type="image/svg+xml", data=b"<svg/>"),
-              [("cache-control", "public"), ("etag", "x")], "e"),
-    )
+              [("cache-control", "public"), ("etag", "x")], "e"), SCOPE)
     assert image.headers["x-content-type-options"] == "nosniff"
     assert image.headers["content-security-policy"] == "default-src 'none'; style-src 'unsafe-inline'; sandbox"
     assert (image.headers["cache-control"], image.headers["etag"]) == ("no-store", "x")
     created = render(build_plan(route_named("CreatePostcard")),
-                     Reply(postcard.CreatePostcardResponse(task_id="t"), [], "e"))
+                     Reply(postcard.CreatePostcardResponse(task_id="t"), [], "e"), SCOPE)
     assert "content-security-policy" not in created.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "token", "link"),
+    [
+        (b"/api/v1/postcards/me", b"", "abc", '</api/v1/postcards/me?page_token=abc>; rel="next"'),
+        (b"/api/v1/postcards/me", b"page_size=10&page_token=old", "a-b_c",
+         '</api/v1/postcards/me?page_size=10&page_token=a-b_c>; rel="next"'),
+        (b"/api/v1/postcards/me", b"pageToken=old&pageSize=3", "t",
+         '</api/v1/postcards/me?pageSize=3&page_token=t>; rel="next"'),
+        (b"/api/v1/postcards/me", b"page_size=10", "", None),  # the last page
+    ],
+)  # fmt: skip
+def test_a_paged_list_links_its_next_page(
+    route_named: Any, path: bytes, query: bytes, token: str, link: str | None
+) -> None:
+    reply = Reply(postcard.ListMyPostcardsResponse(postcards=[postcard.PostcardSummary(postcard_id="a")],
+                                                   next_page_token=token), [], "e")
+    scope = {**SCOPE, "path": path.decode(), "raw_path": path, "query_string": query}
+    response = render(build_plan(route_named("ListMyPostcards")), reply, scope)
+    assert orjson.loads(response.body) == [{"postcard_id": "a"}]  # the body stays the bare list
+    assert response.headers.get("link") == link

@@ -56,7 +56,7 @@ def make_settings(tmp_path: Path) -> MakeSettings:
             "watch": {"interval_seconds": 0.05},
         }
         for key, value in overrides.items():
-            values[key] = {**values[key], **value} if isinstance(value, dict) else value
+            values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
         return PostcardServiceSettings(**values)
 
     return make

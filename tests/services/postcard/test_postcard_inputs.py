@@ -1,4 +1,8 @@
-"""Bad input is rejected with the right status, names the field, and stores nothing."""
+"""Bad input is rejected with the right status, names the field and the rule, and stores nothing.
+
+The rules are the contract's (buf.validate annotations), checked before any method runs: the
+refusal carries a google.rpc.BadRequest with a field violation per broken rule.
+"""
 from __future__ import annotations
 
 import grpc
@@ -6,6 +10,7 @@ import pytest
 
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from tests.services.postcard.support import VALID_FIELDS, Running, as_user, count_rows
+from tests.support.violations import grpc_violations
 
 
 def assert_nothing_stored(running: Running) -> None:
@@ -14,24 +19,44 @@ def assert_nothing_stored(running: Running) -> None:
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("field", "value", "rule"),
     [
-        ("mood", ""),
-        ("style", "   \t "),
-        ("theme", "t" * 10_000),
-        ("recipient", "r" * 51),
-        ("message", "m" * 501),
-        ("mood", "ha\x00ppy"),
-        ("theme", "line\nbreak"),
+        ("mood", "", "required"),
+        ("style", "   \u3000 ", "string.pattern"),  # blank, ideographic space included
+        ("theme", "t" * 10_000, "string.max_len"),
+        ("recipient", "r" * 51, "string.max_len"),
+        ("message", "m" * 501, "string.max_len"),
+        ("mood", "ha\x00ppy", "string.pattern"),
+        ("theme", "line\nbreak", "string.pattern"),
+        ("message", "bell\x07", "string.pattern"),
+        ("recipient", "\x85", "string.pattern"),  # a C1 control character
+        ("message", "\uffff", "string.pattern"),  # XML cannot carry it
     ],
 )
-async def test_invalid_field_is_invalid_argument(running: Running, field: str, value: str) -> None:
+async def test_invalid_field_is_invalid_argument(running: Running, field: str, value: str, rule: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await running.create("alice", **{field: value})
 
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert (raised.value.details() or "").startswith(f"{field}:")
+    assert grpc_violations(raised.value) == [(field, rule)]
     assert_nothing_stored(running)
+
+
+async def test_every_violation_is_in_the_details(running: Running) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await running.create("alice", mood="", style="s" * 51, message="\x00")
+
+    assert raised.value.details() == "mood: value is required (and 2 more)"
+    assert grpc_violations(raised.value) == [
+        ("mood", "required"), ("style", "string.max_len"), ("message", "string.pattern")
+    ]
+
+
+async def test_multiline_message_is_allowed(running: Running) -> None:
+    task_id = await running.create("alice", message="line one\r\n\tline two")
+
+    assert (await running.wait_finished("alice", task_id)).status == "completed"
 
 
 async def test_limits_count_characters_not_bytes(running: Running) -> None:
@@ -89,23 +114,42 @@ async def test_bad_idempotency_key_is_invalid_argument(running: Running, key: st
 
 
 @pytest.mark.parametrize(
-    ("ident", "code"),
+    ("ident", "code", "rule"),
     [
-        ("", grpc.StatusCode.INVALID_ARGUMENT),
-        ("  ", grpc.StatusCode.INVALID_ARGUMENT),
-        ("x" * 65, grpc.StatusCode.INVALID_ARGUMENT),
-        ("x" * 64, grpc.StatusCode.NOT_FOUND),
-        ("not-a-uuid", grpc.StatusCode.NOT_FOUND),
+        ("", grpc.StatusCode.INVALID_ARGUMENT, "required"),
+        ("  ", grpc.StatusCode.INVALID_ARGUMENT, "string.pattern"),
+        ("x" * 65, grpc.StatusCode.INVALID_ARGUMENT, "string.max_len"),
+        ("id\x01", grpc.StatusCode.INVALID_ARGUMENT, "string.pattern"),
+        ("x" * 64, grpc.StatusCode.NOT_FOUND, None),
+        ("not-a-uuid", grpc.StatusCode.NOT_FOUND, None),  # the form of an id is not checked: unknown is unknown
     ],
 )
-async def test_ids_are_checked(running: Running, ident: str, code: grpc.StatusCode) -> None:
+async def test_ids_are_checked(running: Running, ident: str, code: grpc.StatusCode, rule: str | None) -> None:
     md = as_user("alice")
     calls = [
-        running.stub.GetTaskStatus(pb.GetTaskStatusRequest(task_id=ident), metadata=md),
-        running.stub.GetPostcard(pb.GetPostcardRequest(postcard_id=ident), metadata=md),
-        running.stub.GetPostcardImage(pb.GetPostcardImageRequest(postcard_id=ident), metadata=md),
+        ("task_id", running.stub.GetTaskStatus(pb.GetTaskStatusRequest(task_id=ident), metadata=md)),
+        ("postcard_id", running.stub.GetPostcard(pb.GetPostcardRequest(postcard_id=ident), metadata=md)),
+        ("postcard_id", running.stub.GetPostcardImage(pb.GetPostcardImageRequest(postcard_id=ident), metadata=md)),
     ]
-    for call in calls:
+    for field, call in calls:
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await call
         assert raised.value.code() == code
+        if rule is not None:
+            assert grpc_violations(raised.value) == [(field, rule)]
+
+
+@pytest.mark.parametrize(
+    ("user_id", "message"),
+    [
+        (None, "missing caller identity (x-user-id metadata)"),
+        ("u" * 129, "malformed caller identity: x-user-id metadata must be 1-128 characters, not blank (got 129)"),
+        ("   ", "malformed caller identity: x-user-id metadata must be 1-128 characters, not blank (got 3)"),
+    ],
+)
+async def test_a_bad_identity_says_what_is_wrong(running: Running, user_id: str | None, message: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await running.stub.ListMyPostcards(pb.ListMyPostcardsRequest(), metadata=as_user(user_id))
+
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert raised.value.details() == message

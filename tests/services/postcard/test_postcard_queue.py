@@ -10,6 +10,7 @@ from services.common.sqlite import Database
 from services.postcard.artwork import render
 from services.postcard.model import PostcardRequest
 from services.postcard.schema import open_database
+from services.postcard.settings import AdmissionSettings
 from services.postcard.store import PostcardStore
 from services.postcard.taskqueue import TaskQueue
 from tests.services.postcard.support import count_rows, query
@@ -30,7 +31,7 @@ def db(tmp_path: Path) -> Database:
 
 
 def make_tasks(db: Database, count: int) -> list[str]:
-    store = PostcardStore(db)
+    store = PostcardStore(db, AdmissionSettings(max_unfinished_per_user=count))  # the queue's tests, not admission's
     return [store.create_task("alice", PostcardRequest("calm", "ink", f"theme {n}"))[0] for n in range(count)]
 
 

@@ -133,3 +133,15 @@ async def test_grpcurl_lists_describes_and_calls(running: Running) -> None:
 
     code, output = await grpcurl("-plaintext", target, f"{SERVICE_NAME}/ListMyPostcards")
     assert code != 0 and "Unauthenticated" in output
+
+
+async def test_grpcurl_shows_the_broken_rules(running: Running) -> None:
+    target = f"127.0.0.1:{running.port}"
+    request = json.dumps({"mood": "", "style": "ink", "theme": "t" * 201})
+
+    code, output = await grpcurl("-plaintext", "-H", "x-user-id:alice", "-d", request, target,
+                                 f"{SERVICE_NAME}/CreatePostcard")
+
+    assert code != 0
+    assert "Code: InvalidArgument" in output and "Message: mood: value is required (and 1 more)" in output, output
+    assert "google.rpc.BadRequest" in output and '"field":"theme"' in output and '"reason":"string.max_len"' in output

@@ -12,6 +12,7 @@ import pytest
 from postcardapp.user.v1 import user_service_pb2 as pb
 from tests.fakes.wechat import FakeWeChat
 from tests.services.user.support import MakeSettings, Running, Serve
+from tests.support.violations import grpc_violations
 
 
 async def login(running: Running, code: str) -> pb.LoginResponse:
@@ -48,7 +49,7 @@ async def test_each_wechat_user_gets_their_own_user_id(running: Running, fake_we
 
 async def test_the_exchange_sends_what_wechat_expects(running: Running, fake_wechat: FakeWeChat) -> None:
     code = fake_wechat.issue_code()
-    await login(running, f"  {code}\n")  # surrounding whitespace is not part of the code
+    await login(running, f"  {code} ")  # surrounding spaces are not part of the code (a line break breaks its rule)
     assert fake_wechat.requests == [
         {"appid": fake_wechat.appid, "secret": fake_wechat.secret, "js_code": code, "grant_type": "authorization_code"}
     ]
@@ -62,13 +63,19 @@ async def test_concurrent_first_logins_create_one_user(running: Running, fake_we
     assert running.user_count() == 1
 
 
-@pytest.mark.parametrize("code", ["", "   ", "\t\n", "x" * 257], ids=["empty", "spaces", "whitespace", "too-long"])
+@pytest.mark.parametrize(
+    ("code", "rule"),
+    [("", "required"), ("   ", "string.pattern"), ("\t\n", "string.pattern"), ("x" * 257, "string.max_len"),
+     ("ab\x00c", "string.pattern")],
+    ids=["empty", "spaces", "whitespace", "too-long", "control"],
+)
 async def test_a_blank_or_oversized_code_is_invalid_and_changes_nothing(
-    running: Running, fake_wechat: FakeWeChat, code: str
+    running: Running, fake_wechat: FakeWeChat, code: str, rule: str
 ) -> None:
     error = await login_error(running, code)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert "code" in (error.details() or "")
+    assert (error.details() or "").startswith("code: ")
+    assert grpc_violations(error) == [("code", rule)]  # google.rpc.BadRequest in the status details
     assert fake_wechat.requests == []  # WeChat is not even asked
     assert running.user_count() == 0
 

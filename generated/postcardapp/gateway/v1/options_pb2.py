@@ -26,19 +26,21 @@ from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$postcardapp/gateway/v1/options.proto\x12\x16postcardapp.gateway.v1\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\"\xa7\x02\n\x0cMethodPolicy\x12.\n\x06\x61\x63\x63\x65ss\x18\x01 \x01(\x0e\x32\x1e.postcardapp.gateway.v1.Access\x12\x16\n\x0esuccess_status\x18\x02 \x01(\x05\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nidempotent\x18\x04 \x01(\x08\x12\x32\n\x08\x66\x61llback\x18\x05 \x01(\x0e\x32 .postcardapp.gateway.v1.Fallback\x12>\n\x0frequest_headers\x18\x06 \x03(\x0b\x32%.postcardapp.gateway.v1.RequestHeader\x12\x1b\n\x13response_media_type\x18\x07 \x01(\t\"2\n\rRequestHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t*M\n\x06\x41\x63\x63\x65ss\x12\x16\n\x12\x41\x43\x43\x45SS_UNSPECIFIED\x10\x00\x12\x11\n\rACCESS_PUBLIC\x10\x01\x12\x18\n\x14\x41\x43\x43\x45SS_AUTHENTICATED\x10\x02*B\n\x08\x46\x61llback\x12\x18\n\x14\x46\x41LLBACK_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x46\x41LLBACK_CACHED_OR_EMPTY\x10\x01:V\n\x06policy\x12\x1e.google.protobuf.MethodOptions\x18\x92\x94\x03 \x01(\x0b\x32$.postcardapp.gateway.v1.MethodPolicyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$postcardapp/gateway/v1/options.proto\x12\x16postcardapp.gateway.v1\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\"\xdf\x02\n\x0cMethodPolicy\x12.\n\x06\x61\x63\x63\x65ss\x18\x01 \x01(\x0e\x32\x1e.postcardapp.gateway.v1.Access\x12\x16\n\x0esuccess_status\x18\x02 \x01(\x05\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x12\n\nidempotent\x18\x04 \x01(\x08\x12\x32\n\x08\x66\x61llback\x18\x05 \x01(\x0e\x32 .postcardapp.gateway.v1.Fallback\x12>\n\x0frequest_headers\x18\x06 \x03(\x0b\x32%.postcardapp.gateway.v1.RequestHeader\x12\x1b\n\x13response_media_type\x18\x07 \x01(\t\x12\x36\n\npagination\x18\x08 \x01(\x0b\x32\".postcardapp.gateway.v1.Pagination\"\x90\x01\n\nPagination\x12\x1d\n\x15next_page_token_field\x18\x01 \x01(\t\x12\x18\n\x10page_token_field\x18\x02 \x01(\t\x12\x17\n\x0fpage_size_field\x18\x03 \x01(\t\x12\x19\n\x11\x64\x65\x66\x61ult_page_size\x18\x04 \x01(\x05\x12\x15\n\rmax_page_size\x18\x05 \x01(\x05\"2\n\rRequestHeader\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t*M\n\x06\x41\x63\x63\x65ss\x12\x16\n\x12\x41\x43\x43\x45SS_UNSPECIFIED\x10\x00\x12\x11\n\rACCESS_PUBLIC\x10\x01\x12\x18\n\x14\x41\x43\x43\x45SS_AUTHENTICATED\x10\x02*B\n\x08\x46\x61llback\x12\x18\n\x14\x46\x41LLBACK_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x46\x41LLBACK_CACHED_OR_EMPTY\x10\x01:V\n\x06policy\x12\x1e.google.protobuf.MethodOptions\x18\x92\x94\x03 \x01(\x0b\x32$.postcardapp.gateway.v1.MethodPolicyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'postcardapp.gateway.v1.options_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ACCESS']._serialized_start=480
-  _globals['_ACCESS']._serialized_end=557
-  _globals['_FALLBACK']._serialized_start=559
-  _globals['_FALLBACK']._serialized_end=625
+  _globals['_ACCESS']._serialized_start=683
+  _globals['_ACCESS']._serialized_end=760
+  _globals['_FALLBACK']._serialized_start=762
+  _globals['_FALLBACK']._serialized_end=828
   _globals['_METHODPOLICY']._serialized_start=131
-  _globals['_METHODPOLICY']._serialized_end=426
-  _globals['_REQUESTHEADER']._serialized_start=428
-  _globals['_REQUESTHEADER']._serialized_end=478
+  _globals['_METHODPOLICY']._serialized_end=482
+  _globals['_PAGINATION']._serialized_start=485
+  _globals['_PAGINATION']._serialized_end=629
+  _globals['_REQUESTHEADER']._serialized_start=631
+  _globals['_REQUESTHEADER']._serialized_end=681
 # @@protoc_insertion_point(module_scope)

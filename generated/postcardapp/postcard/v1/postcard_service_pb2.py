@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
@@ -29,7 +30,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from postcardapp.gateway.v1 import options_pb2 as postcardapp_dot_gateway_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.postcardapp/postcard/v1/postcard_service.proto\x12\x17postcardapp.postcard.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$postcardapp/gateway/v1/options.proto\"\x85\x01\n\x15\x43reatePostcardRequest\x12\x12\n\x04mood\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05style\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x05theme\x18\x03 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\trecipient\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x15\n\x07message\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\")\n\x16\x43reatePostcardResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"-\n\x14GetTaskStatusRequest\x12\x15\n\x07task_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"/\n\x16WatchTaskStatusRequest\x12\x15\n\x07task_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"g\n\x15GetTaskStatusResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12/\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32!.postcardapp.postcard.v1.Postcard\"\x18\n\x16ListMyPostcardsRequest\"V\n\x17ListMyPostcardsResponse\x12;\n\tpostcards\x18\x01 \x03(\x0b\x32(.postcardapp.postcard.v1.PostcardSummary\"/\n\x12GetPostcardRequest\x12\x19\n\x0bpostcard_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"J\n\x13GetPostcardResponse\x12\x33\n\x08postcard\x18\x01 \x01(\x0b\x32!.postcardapp.postcard.v1.Postcard\"4\n\x17GetPostcardImageRequest\x12\x19\n\x0bpostcard_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\xda\x01\n\x08Postcard\x12\x13\n\x0bpostcard_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x15\n\rfrontend_code\x18\x03 \x01(\t\x12\x11\n\timage_url\x18\x04 \x01(\t\x12\x0c\n\x04mood\x18\x05 \x01(\t\x12\r\n\x05style\x18\x06 \x01(\t\x12\r\n\x05theme\x18\x07 \x01(\t\x12\x11\n\trecipient\x18\x08 \x01(\t\x12\x0f\n\x07message\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x95\x01\n\x0fPostcardSummary\x12\x13\n\x0bpostcard_id\x18\x01 \x01(\t\x12\x11\n\timage_url\x18\x02 \x01(\t\x12\x0c\n\x04mood\x18\x03 \x01(\t\x12\r\n\x05style\x18\x04 \x01(\t\x12\r\n\x05theme\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\x84\t\n\x0fPostcardService\x12\xa6\x02\n\x0e\x43reatePostcard\x12..postcardapp.postcard.v1.CreatePostcardRequest\x1a/.postcardapp.postcard.v1.CreatePostcardResponse\"\xb2\x01\x92\xa1\x19\x8a\x01\x08\x02\x10\xca\x01\x32\x82\x01\n\x0fIdempotency-Key\x12oMakes a retried create return the same task instead of a second one. The same key with a different body is 422.\x82\xd3\xe4\x93\x02\x1d\"\x18/api/v1/postcards/create:\x01*\x12\xa2\x01\n\rGetTaskStatus\x12-.postcardapp.postcard.v1.GetTaskStatusRequest\x1a..postcardapp.postcard.v1.GetTaskStatusResponse\"2\x92\xa1\x19\x04\x08\x02 \x01\x82\xd3\xe4\x93\x02$\x12\"/api/v1/postcards/status/{task_id}\x12\xaf\x01\n\x0fWatchTaskStatus\x12/.postcardapp.postcard.v1.WatchTaskStatusRequest\x1a..postcardapp.postcard.v1.GetTaskStatusResponse\"9\x92\xa1\x19\x04\x08\x02 \x01\x82\xd3\xe4\x93\x02+\x12)/api/v1/postcards/status/{task_id}/events0\x01\x12\xa7\x01\n\x0fListMyPostcards\x12/.postcardapp.postcard.v1.ListMyPostcardsRequest\x1a\x30.postcardapp.postcard.v1.ListMyPostcardsResponse\"1\x92\xa1\x19\x06\x08\x02 \x01(\x01\x82\xd3\xe4\x93\x02!\x12\x14/api/v1/postcards/meb\tpostcards\x12\xa3\x01\n\x0bGetPostcard\x12+.postcardapp.postcard.v1.GetPostcardRequest\x1a,.postcardapp.postcard.v1.GetPostcardResponse\"9\x92\xa1\x19\x04\x08\x02 \x01\x82\xd3\xe4\x93\x02+\x12\x1f/api/v1/postcards/{postcard_id}b\x08postcard\x12\xa0\x01\n\x10GetPostcardImage\x12\x30.postcardapp.postcard.v1.GetPostcardImageRequest\x1a\x14.google.api.HttpBody\"D\x92\xa1\x19\x13\x08\x02 \x01:\rimage/svg+xml\x82\xd3\xe4\x93\x02\'\x12%/api/v1/postcards/{postcard_id}/imageb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n.postcardapp/postcard/v1/postcard_service.proto\x12\x17postcardapp.postcard.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/httpbody.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$postcardapp/gateway/v1/options.proto\"\xd7\x04\n\x15\x43reatePostcardRequest\x12\x8c\x01\n\x04mood\x18\x01 \x01(\tB~\xe2\x41\x01\x02\xbaHwrr\x18\x32\x32n^[^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*[^\\x00-\\x20\\x7F-\\xA0\xe1\x9a\x80\xe2\x80\x80-\xe2\x80\x8a\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\x9f\xe3\x80\x80\xef\xbf\xbe\xef\xbf\xbf][^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*$\xc8\x01\x01\x12\x8d\x01\n\x05style\x18\x02 \x01(\tB~\xe2\x41\x01\x02\xbaHwrr\x18\x32\x32n^[^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*[^\\x00-\\x20\\x7F-\\xA0\xe1\x9a\x80\xe2\x80\x80-\xe2\x80\x8a\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\x9f\xe3\x80\x80\xef\xbf\xbe\xef\xbf\xbf][^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*$\xc8\x01\x01\x12\x8e\x01\n\x05theme\x18\x03 \x01(\tB\x7f\xe2\x41\x01\x02\xbaHxrs\x18\xc8\x01\x32n^[^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*[^\\x00-\\x20\\x7F-\\xA0\xe1\x9a\x80\xe2\x80\x80-\xe2\x80\x8a\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\x9f\xe3\x80\x80\xef\xbf\xbe\xef\xbf\xbf][^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*$\xc8\x01\x01\x12>\n\trecipient\x18\x04 \x01(\tB+\xe2\x41\x01\x01\xbaH$r\"\x18\x32\x32\x1e^[^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*$\x12N\n\x07message\x18\x05 \x01(\tB=\xe2\x41\x01\x01\xbaH6r4\x18\xf4\x03\x32/^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*$\")\n\x16\x43reatePostcardResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xa8\x01\n\x14GetTaskStatusRequest\x12\x8f\x01\n\x07task_id\x18\x01 \x01(\tB~\xe2\x41\x01\x02\xbaHwrr\x18@2n^[^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*[^\\x00-\\x20\\x7F-\\xA0\xe1\x9a\x80\xe2\x80\x80-\xe2\x80\x8a\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\x9f\xe3\x80\x80\xef\xbf\xbe\xef\xbf\xbf][^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*$\xc8\x01\x01\"\xaa\x01\n\x16WatchTaskStatusRequest\x12\x8f\x01\n\x07task_id\x18\x01 \x01(\tB~\xe2\x41\x01\x02\xbaHwrr\x18@2n^[^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*[^\\x00-\\x20\\x7F-\\xA0\xe1\x9a\x80\xe2\x80\x80-\xe2\x80\x8a\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\x9f\xe3\x80\x80\xef\xbf\xbe\xef\xbf\xbf][^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*$\xc8\x01\x01\"g\n\x15GetTaskStatusResponse\x12\x0e\n\x06status\x18\x01 \x01(\t\x12\r\n\x05\x65rror\x18\x02 \x01(\t\x12/\n\x04\x64\x61ta\x18\x03 \x01(\x0b\x32!.postcardapp.postcard.v1.Postcard\"d\n\x16ListMyPostcardsRequest\x12\x1a\n\tpage_size\x18\x01 \x01(\x05\x42\x07\xbaH\x04\x1a\x02(\x00\x12.\n\npage_token\x18\x02 \x01(\tB\x1a\xbaH\x17r\x15\x18\x80\x02\x32\x10^[A-Za-z0-9_-]*$\"o\n\x17ListMyPostcardsResponse\x12;\n\tpostcards\x18\x01 \x03(\x0b\x32(.postcardapp.postcard.v1.PostcardSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xaa\x01\n\x12GetPostcardRequest\x12\x93\x01\n\x0bpostcard_id\x18\x01 \x01(\tB~\xe2\x41\x01\x02\xbaHwrr\x18@2n^[^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*[^\\x00-\\x20\\x7F-\\xA0\xe1\x9a\x80\xe2\x80\x80-\xe2\x80\x8a\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\x9f\xe3\x80\x80\xef\xbf\xbe\xef\xbf\xbf][^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*$\xc8\x01\x01\"J\n\x13GetPostcardResponse\x12\x33\n\x08postcard\x18\x01 \x01(\x0b\x32!.postcardapp.postcard.v1.Postcard\"\xaf\x01\n\x17GetPostcardImageRequest\x12\x93\x01\n\x0bpostcard_id\x18\x01 \x01(\tB~\xe2\x41\x01\x02\xbaHwrr\x18@2n^[^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*[^\\x00-\\x20\\x7F-\\xA0\xe1\x9a\x80\xe2\x80\x80-\xe2\x80\x8a\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\x9f\xe3\x80\x80\xef\xbf\xbe\xef\xbf\xbf][^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*$\xc8\x01\x01\"\xda\x01\n\x08Postcard\x12\x13\n\x0bpostcard_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x15\n\rfrontend_code\x18\x03 \x01(\t\x12\x11\n\timage_url\x18\x04 \x01(\t\x12\x0c\n\x04mood\x18\x05 \x01(\t\x12\r\n\x05style\x18\x06 \x01(\t\x12\r\n\x05theme\x18\x07 \x01(\t\x12\x11\n\trecipient\x18\x08 \x01(\t\x12\x0f\n\x07message\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x95\x01\n\x0fPostcardSummary\x12\x13\n\x0bpostcard_id\x18\x01 \x01(\t\x12\x11\n\timage_url\x18\x02 \x01(\t\x12\x0c\n\x04mood\x18\x03 \x01(\t\x12\r\n\x05style\x18\x04 \x01(\t\x12\r\n\x05theme\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xb2\t\n\x0fPostcardService\x12\xa6\x02\n\x0e\x43reatePostcard\x12..postcardapp.postcard.v1.CreatePostcardRequest\x1a/.postcardapp.postcard.v1.CreatePostcardResponse\"\xb2\x01\x92\xa1\x19\x8a\x01\x08\x02\x10\xca\x01\x32\x82\x01\n\x0fIdempotency-Key\x12oMakes a retried create return the same task instead of a second one. The same key with a different body is 422.\x82\xd3\xe4\x93\x02\x1d\"\x18/api/v1/postcards/create:\x01*\x12\xa2\x01\n\rGetTaskStatus\x12-.postcardapp.postcard.v1.GetTaskStatusRequest\x1a..postcardapp.postcard.v1.GetTaskStatusResponse\"2\x92\xa1\x19\x04\x08\x02 \x01\x82\xd3\xe4\x93\x02$\x12\"/api/v1/postcards/status/{task_id}\x12\xaf\x01\n\x0fWatchTaskStatus\x12/.postcardapp.postcard.v1.WatchTaskStatusRequest\x1a..postcardapp.postcard.v1.GetTaskStatusResponse\"9\x92\xa1\x19\x04\x08\x02 \x01\x82\xd3\xe4\x93\x02+\x12)/api/v1/postcards/status/{task_id}/events0\x01\x12\xd5\x01\n\x0fListMyPostcards\x12/.postcardapp.postcard.v1.ListMyPostcardsRequest\x1a\x30.postcardapp.postcard.v1.ListMyPostcardsResponse\"_\x92\xa1\x19\x34\x08\x02 \x01(\x01\x42,\n\x0fnext_page_token\x12\npage_token\x1a\tpage_size d(d\x82\xd3\xe4\x93\x02!\x12\x14/api/v1/postcards/meb\tpostcards\x12\xa3\x01\n\x0bGetPostcard\x12+.postcardapp.postcard.v1.GetPostcardRequest\x1a,.postcardapp.postcard.v1.GetPostcardResponse\"9\x92\xa1\x19\x04\x08\x02 \x01\x82\xd3\xe4\x93\x02+\x12\x1f/api/v1/postcards/{postcard_id}b\x08postcard\x12\xa0\x01\n\x10GetPostcardImage\x12\x30.postcardapp.postcard.v1.GetPostcardImageRequest\x1a\x14.google.api.HttpBody\"D\x92\xa1\x19\x13\x08\x02 \x01:\rimage/svg+xml\x82\xd3\xe4\x93\x02\'\x12%/api/v1/postcards/{postcard_id}/imageb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,23 +38,27 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'postcardapp.postcard.v1.pos
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['mood']._loaded_options = None
-  _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['mood']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['mood']._serialized_options = b'\342A\001\002\272Hwrr\03022n^[^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*[^\\x00-\\x20\\x7F-\\xA0\341\232\200\342\200\200-\342\200\212\342\200\250\342\200\251\342\200\257\342\201\237\343\200\200\357\277\276\357\277\277][^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*$\310\001\001'
   _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['style']._loaded_options = None
-  _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['style']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['style']._serialized_options = b'\342A\001\002\272Hwrr\03022n^[^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*[^\\x00-\\x20\\x7F-\\xA0\341\232\200\342\200\200-\342\200\212\342\200\250\342\200\251\342\200\257\342\201\237\343\200\200\357\277\276\357\277\277][^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*$\310\001\001'
   _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['theme']._loaded_options = None
-  _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['theme']._serialized_options = b'\342A\001\002'
+  _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['theme']._serialized_options = b'\342A\001\002\272Hxrs\030\310\0012n^[^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*[^\\x00-\\x20\\x7F-\\xA0\341\232\200\342\200\200-\342\200\212\342\200\250\342\200\251\342\200\257\342\201\237\343\200\200\357\277\276\357\277\277][^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*$\310\001\001'
   _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['recipient']._loaded_options = None
-  _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['recipient']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['recipient']._serialized_options = b'\342A\001\001\272H$r\"\03022\036^[^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*$'
   _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['message']._loaded_options = None
-  _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['message']._serialized_options = b'\342A\001\001'
+  _globals['_CREATEPOSTCARDREQUEST'].fields_by_name['message']._serialized_options = b'\342A\001\001\272H6r4\030\364\0032/^[^\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*$'
   _globals['_GETTASKSTATUSREQUEST'].fields_by_name['task_id']._loaded_options = None
-  _globals['_GETTASKSTATUSREQUEST'].fields_by_name['task_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETTASKSTATUSREQUEST'].fields_by_name['task_id']._serialized_options = b'\342A\001\002\272Hwrr\030@2n^[^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*[^\\x00-\\x20\\x7F-\\xA0\341\232\200\342\200\200-\342\200\212\342\200\250\342\200\251\342\200\257\342\201\237\343\200\200\357\277\276\357\277\277][^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*$\310\001\001'
   _globals['_WATCHTASKSTATUSREQUEST'].fields_by_name['task_id']._loaded_options = None
-  _globals['_WATCHTASKSTATUSREQUEST'].fields_by_name['task_id']._serialized_options = b'\342A\001\002'
+  _globals['_WATCHTASKSTATUSREQUEST'].fields_by_name['task_id']._serialized_options = b'\342A\001\002\272Hwrr\030@2n^[^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*[^\\x00-\\x20\\x7F-\\xA0\341\232\200\342\200\200-\342\200\212\342\200\250\342\200\251\342\200\257\342\201\237\343\200\200\357\277\276\357\277\277][^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*$\310\001\001'
+  _globals['_LISTMYPOSTCARDSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTMYPOSTCARDSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\004\032\002(\000'
+  _globals['_LISTMYPOSTCARDSREQUEST'].fields_by_name['page_token']._loaded_options = None
+  _globals['_LISTMYPOSTCARDSREQUEST'].fields_by_name['page_token']._serialized_options = b'\272H\027r\025\030\200\0022\020^[A-Za-z0-9_-]*$'
   _globals['_GETPOSTCARDREQUEST'].fields_by_name['postcard_id']._loaded_options = None
-  _globals['_GETPOSTCARDREQUEST'].fields_by_name['postcard_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETPOSTCARDREQUEST'].fields_by_name['postcard_id']._serialized_options = b'\342A\001\002\272Hwrr\030@2n^[^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*[^\\x00-\\x20\\x7F-\\xA0\341\232\200\342\200\200-\342\200\212\342\200\250\342\200\251\342\200\257\342\201\237\343\200\200\357\277\276\357\277\277][^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*$\310\001\001'
   _globals['_GETPOSTCARDIMAGEREQUEST'].fields_by_name['postcard_id']._loaded_options = None
-  _globals['_GETPOSTCARDIMAGEREQUEST'].fields_by_name['postcard_id']._serialized_options = b'\342A\001\002'
+  _globals['_GETPOSTCARDIMAGEREQUEST'].fields_by_name['postcard_id']._serialized_options = b'\342A\001\002\272Hwrr\030@2n^[^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*[^\\x00-\\x20\\x7F-\\xA0\341\232\200\342\200\200-\342\200\212\342\200\250\342\200\251\342\200\257\342\201\237\343\200\200\357\277\276\357\277\277][^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*$\310\001\001'
   _globals['_POSTCARDSERVICE'].methods_by_name['CreatePostcard']._loaded_options = None
   _globals['_POSTCARDSERVICE'].methods_by_name['CreatePostcard']._serialized_options = b'\222\241\031\212\001\010\002\020\312\0012\202\001\n\017Idempotency-Key\022oMakes a retried create return the same task instead of a second one. The same key with a different body is 422.\202\323\344\223\002\035\"\030/api/v1/postcards/create:\001*'
   _globals['_POSTCARDSERVICE'].methods_by_name['GetTaskStatus']._loaded_options = None
@@ -61,35 +66,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POSTCARDSERVICE'].methods_by_name['WatchTaskStatus']._loaded_options = None
   _globals['_POSTCARDSERVICE'].methods_by_name['WatchTaskStatus']._serialized_options = b'\222\241\031\004\010\002 \001\202\323\344\223\002+\022)/api/v1/postcards/status/{task_id}/events'
   _globals['_POSTCARDSERVICE'].methods_by_name['ListMyPostcards']._loaded_options = None
-  _globals['_POSTCARDSERVICE'].methods_by_name['ListMyPostcards']._serialized_options = b'\222\241\031\006\010\002 \001(\001\202\323\344\223\002!\022\024/api/v1/postcards/meb\tpostcards'
+  _globals['_POSTCARDSERVICE'].methods_by_name['ListMyPostcards']._serialized_options = b'\222\241\0314\010\002 \001(\001B,\n\017next_page_token\022\npage_token\032\tpage_size d(d\202\323\344\223\002!\022\024/api/v1/postcards/meb\tpostcards'
   _globals['_POSTCARDSERVICE'].methods_by_name['GetPostcard']._loaded_options = None
   _globals['_POSTCARDSERVICE'].methods_by_name['GetPostcard']._serialized_options = b'\222\241\031\004\010\002 \001\202\323\344\223\002+\022\037/api/v1/postcards/{postcard_id}b\010postcard'
   _globals['_POSTCARDSERVICE'].methods_by_name['GetPostcardImage']._loaded_options = None
   _globals['_POSTCARDSERVICE'].methods_by_name['GetPostcardImage']._serialized_options = b'\222\241\031\023\010\002 \001:\rimage/svg+xml\202\323\344\223\002\'\022%/api/v1/postcards/{postcard_id}/image'
-  _globals['_CREATEPOSTCARDREQUEST']._serialized_start=237
-  _globals['_CREATEPOSTCARDREQUEST']._serialized_end=370
-  _globals['_CREATEPOSTCARDRESPONSE']._serialized_start=372
-  _globals['_CREATEPOSTCARDRESPONSE']._serialized_end=413
-  _globals['_GETTASKSTATUSREQUEST']._serialized_start=415
-  _globals['_GETTASKSTATUSREQUEST']._serialized_end=460
-  _globals['_WATCHTASKSTATUSREQUEST']._serialized_start=462
-  _globals['_WATCHTASKSTATUSREQUEST']._serialized_end=509
-  _globals['_GETTASKSTATUSRESPONSE']._serialized_start=511
-  _globals['_GETTASKSTATUSRESPONSE']._serialized_end=614
-  _globals['_LISTMYPOSTCARDSREQUEST']._serialized_start=616
-  _globals['_LISTMYPOSTCARDSREQUEST']._serialized_end=640
-  _globals['_LISTMYPOSTCARDSRESPONSE']._serialized_start=642
-  _globals['_LISTMYPOSTCARDSRESPONSE']._serialized_end=728
-  _globals['_GETPOSTCARDREQUEST']._serialized_start=730
-  _globals['_GETPOSTCARDREQUEST']._serialized_end=777
-  _globals['_GETPOSTCARDRESPONSE']._serialized_start=779
-  _globals['_GETPOSTCARDRESPONSE']._serialized_end=853
-  _globals['_GETPOSTCARDIMAGEREQUEST']._serialized_start=855
-  _globals['_GETPOSTCARDIMAGEREQUEST']._serialized_end=907
-  _globals['_POSTCARD']._serialized_start=910
-  _globals['_POSTCARD']._serialized_end=1128
-  _globals['_POSTCARDSUMMARY']._serialized_start=1131
-  _globals['_POSTCARDSUMMARY']._serialized_end=1280
-  _globals['_POSTCARDSERVICE']._serialized_start=1283
-  _globals['_POSTCARDSERVICE']._serialized_end=2439
+  _globals['_CREATEPOSTCARDREQUEST']._serialized_start=266
+  _globals['_CREATEPOSTCARDREQUEST']._serialized_end=865
+  _globals['_CREATEPOSTCARDRESPONSE']._serialized_start=867
+  _globals['_CREATEPOSTCARDRESPONSE']._serialized_end=908
+  _globals['_GETTASKSTATUSREQUEST']._serialized_start=911
+  _globals['_GETTASKSTATUSREQUEST']._serialized_end=1079
+  _globals['_WATCHTASKSTATUSREQUEST']._serialized_start=1082
+  _globals['_WATCHTASKSTATUSREQUEST']._serialized_end=1252
+  _globals['_GETTASKSTATUSRESPONSE']._serialized_start=1254
+  _globals['_GETTASKSTATUSRESPONSE']._serialized_end=1357
+  _globals['_LISTMYPOSTCARDSREQUEST']._serialized_start=1359
+  _globals['_LISTMYPOSTCARDSREQUEST']._serialized_end=1459
+  _globals['_LISTMYPOSTCARDSRESPONSE']._serialized_start=1461
+  _globals['_LISTMYPOSTCARDSRESPONSE']._serialized_end=1572
+  _globals['_GETPOSTCARDREQUEST']._serialized_start=1575
+  _globals['_GETPOSTCARDREQUEST']._serialized_end=1745
+  _globals['_GETPOSTCARDRESPONSE']._serialized_start=1747
+  _globals['_GETPOSTCARDRESPONSE']._serialized_end=1821
+  _globals['_GETPOSTCARDIMAGEREQUEST']._serialized_start=1824
+  _globals['_GETPOSTCARDIMAGEREQUEST']._serialized_end=1999
+  _globals['_POSTCARD']._serialized_start=2002
+  _globals['_POSTCARD']._serialized_end=2220
+  _globals['_POSTCARDSUMMARY']._serialized_start=2223
+  _globals['_POSTCARDSUMMARY']._serialized_end=2372
+  _globals['_POSTCARDSERVICE']._serialized_start=2375
+  _globals['_POSTCARDSERVICE']._serialized_end=3577
 # @@protoc_insertion_point(module_scope)

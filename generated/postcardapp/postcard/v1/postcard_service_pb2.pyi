@@ -1,5 +1,6 @@
 import datetime
 
+from buf.validate import validate_pb2 as _validate_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
 from google.api import httpbody_pb2 as _httpbody_pb2
@@ -56,14 +57,20 @@ class GetTaskStatusResponse(_message.Message):
     def __init__(self, status: _Optional[str] = ..., error: _Optional[str] = ..., data: _Optional[_Union[Postcard, _Mapping]] = ...) -> None: ...
 
 class ListMyPostcardsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListMyPostcardsResponse(_message.Message):
-    __slots__ = ("postcards",)
+    __slots__ = ("postcards", "next_page_token")
     POSTCARDS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     postcards: _containers.RepeatedCompositeFieldContainer[PostcardSummary]
-    def __init__(self, postcards: _Optional[_Iterable[_Union[PostcardSummary, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, postcards: _Optional[_Iterable[_Union[PostcardSummary, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class GetPostcardRequest(_message.Message):
     __slots__ = ("postcard_id",)

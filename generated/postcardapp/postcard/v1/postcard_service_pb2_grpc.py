@@ -79,7 +79,11 @@ class PostcardServiceServicer:
     def CreatePostcard(self, request, context):
         """Queues the generation of a postcard and returns its task id at once.
         An `idempotency-key` metadata value makes a retried call return the same
-        task id. Errors: INVALID_ARGUMENT (missing or too long fields).
+        task id. Errors: INVALID_ARGUMENT (a field breaking its rules, with
+        google.rpc.BadRequest field violations in the status details);
+        RESOURCE_EXHAUSTED when the caller, or everyone, has too many postcards
+        being made (with google.rpc.RetryInfo, QuotaFailure and ErrorInfo: reason
+        TOO_MANY_UNFINISHED_TASKS or QUEUE_FULL); nothing is created then.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -109,7 +113,10 @@ class PostcardServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListMyPostcards(self, request, context):
-        """The caller's postcards, newest first, as a bare JSON array.
+        """The caller's postcards, newest first, as a bare JSON array, a page at a
+        time (AIP-158): the next page's URL is in the `Link: <...>; rel="next"`
+        response header, absent on the last page. Errors: INVALID_ARGUMENT (a
+        page_token that this service did not issue to the caller).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

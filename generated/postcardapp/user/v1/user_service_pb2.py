@@ -22,13 +22,14 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from postcardapp.gateway.v1 import options_pb2 as postcardapp_dot_gateway_dot_v1_dot_options__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&postcardapp/user/v1/user_service.proto\x12\x13postcardapp.user.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$postcardapp/gateway/v1/options.proto\"\"\n\x0cLoginRequest\x12\x12\n\x04\x63ode\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"H\n\rLoginResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x18\n\x0bis_new_user\x18\x02 \x01(\x08H\x00\x88\x01\x01\x42\x0e\n\x0c_is_new_user\"\x0e\n\x0cGetMeRequest\"v\n\rGetMeResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08nickname\x18\x02 \x01(\t\x12\x12\n\navatar_url\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xf5\x01\n\x0bUserService\x12t\n\x05Login\x12!.postcardapp.user.v1.LoginRequest\x1a\".postcardapp.user.v1.LoginResponse\"$\x92\xa1\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/users/login:\x01*\x12p\n\x05GetMe\x12!.postcardapp.user.v1.GetMeRequest\x1a\".postcardapp.user.v1.GetMeResponse\" \x92\xa1\x19\x04\x08\x02 \x01\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/users/meb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n&postcardapp/user/v1/user_service.proto\x12\x13postcardapp.user.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a$postcardapp/gateway/v1/options.proto\"\x9e\x01\n\x0cLoginRequest\x12\x8d\x01\n\x04\x63ode\x18\x01 \x01(\tB\x7f\xe2\x41\x01\x02\xbaHxrs\x18\x80\x02\x32n^[^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*[^\\x00-\\x20\\x7F-\\xA0\xe1\x9a\x80\xe2\x80\x80-\xe2\x80\x8a\xe2\x80\xa8\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\x9f\xe3\x80\x80\xef\xbf\xbe\xef\xbf\xbf][^\\x00-\\x1F\\x7F-\\x9F\xef\xbf\xbe\xef\xbf\xbf]*$\xc8\x01\x01\"H\n\rLoginResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12\x18\n\x0bis_new_user\x18\x02 \x01(\x08H\x00\x88\x01\x01\x42\x0e\n\x0c_is_new_user\"\x0e\n\x0cGetMeRequest\"v\n\rGetMeResponse\x12\x0f\n\x07user_id\x18\x01 \x01(\t\x12\x10\n\x08nickname\x18\x02 \x01(\t\x12\x12\n\navatar_url\x18\x03 \x01(\t\x12.\n\ncreated_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp2\xf5\x01\n\x0bUserService\x12t\n\x05Login\x12!.postcardapp.user.v1.LoginRequest\x1a\".postcardapp.user.v1.LoginResponse\"$\x92\xa1\x19\x02\x08\x01\x82\xd3\xe4\x93\x02\x18\"\x13/api/v1/users/login:\x01*\x12p\n\x05GetMe\x12!.postcardapp.user.v1.GetMeRequest\x1a\".postcardapp.user.v1.GetMeResponse\" \x92\xa1\x19\x04\x08\x02 \x01\x82\xd3\xe4\x93\x02\x12\x12\x10/api/v1/users/meb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,19 +37,19 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'postcardapp.user.v1.user_se
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_LOGINREQUEST'].fields_by_name['code']._loaded_options = None
-  _globals['_LOGINREQUEST'].fields_by_name['code']._serialized_options = b'\342A\001\002'
+  _globals['_LOGINREQUEST'].fields_by_name['code']._serialized_options = b'\342A\001\002\272Hxrs\030\200\0022n^[^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*[^\\x00-\\x20\\x7F-\\xA0\341\232\200\342\200\200-\342\200\212\342\200\250\342\200\251\342\200\257\342\201\237\343\200\200\357\277\276\357\277\277][^\\x00-\\x1F\\x7F-\\x9F\357\277\276\357\277\277]*$\310\001\001'
   _globals['_USERSERVICE'].methods_by_name['Login']._loaded_options = None
   _globals['_USERSERVICE'].methods_by_name['Login']._serialized_options = b'\222\241\031\002\010\001\202\323\344\223\002\030\"\023/api/v1/users/login:\001*'
   _globals['_USERSERVICE'].methods_by_name['GetMe']._loaded_options = None
   _globals['_USERSERVICE'].methods_by_name['GetMe']._serialized_options = b'\222\241\031\004\010\002 \001\202\323\344\223\002\022\022\020/api/v1/users/me'
-  _globals['_LOGINREQUEST']._serialized_start=197
-  _globals['_LOGINREQUEST']._serialized_end=231
-  _globals['_LOGINRESPONSE']._serialized_start=233
-  _globals['_LOGINRESPONSE']._serialized_end=305
-  _globals['_GETMEREQUEST']._serialized_start=307
-  _globals['_GETMEREQUEST']._serialized_end=321
-  _globals['_GETMERESPONSE']._serialized_start=323
-  _globals['_GETMERESPONSE']._serialized_end=441
-  _globals['_USERSERVICE']._serialized_start=444
-  _globals['_USERSERVICE']._serialized_end=689
+  _globals['_LOGINREQUEST']._serialized_start=227
+  _globals['_LOGINREQUEST']._serialized_end=385
+  _globals['_LOGINRESPONSE']._serialized_start=387
+  _globals['_LOGINRESPONSE']._serialized_end=459
+  _globals['_GETMEREQUEST']._serialized_start=461
+  _globals['_GETMEREQUEST']._serialized_end=475
+  _globals['_GETMERESPONSE']._serialized_start=477
+  _globals['_GETMERESPONSE']._serialized_end=595
+  _globals['_USERSERVICE']._serialized_start=598
+  _globals['_USERSERVICE']._serialized_end=843
 # @@protoc_insertion_point(module_scope)

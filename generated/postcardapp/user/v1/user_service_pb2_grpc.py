@@ -56,7 +56,7 @@ class UserServiceServicer:
     def Login(self, request, context):
         """Exchanges a WeChat login code for a session token (a JWT signed with the
         service's private key). Creates the user on first login.
-        Errors: INVALID_ARGUMENT (empty code), UNAUTHENTICATED (WeChat rejected
+        Errors: INVALID_ARGUMENT (a code breaking its rules), UNAUTHENTICATED (WeChat rejected
         the code), UNAVAILABLE (WeChat unreachable).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
