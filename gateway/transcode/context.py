@@ -1,10 +1,11 @@
 """HTTP request -> the `CallContext` of the upstream calls it makes: metadata, identity, deadline.
 
-The metadata is the header allow-list (`headers.request_metadata`), plus the
-accepted request id (`x-request-id`) and `x-user-id` from the verified token,
-and nothing from the client that claims an identity; all of it within the
-metadata budget (`headers.check_budget`: 431 beyond). A `grpc-timeout` header
-shortens every call's deadline; a malformed one is a 400.
+The metadata is the header allow-list (`headers.request_metadata`: the bearer
+token among it, which the services verify themselves and take the caller from)
+plus the accepted request id (`x-request-id`), and nothing else from the client
+that claims an identity; all of it within the metadata budget
+(`headers.check_budget`: 431 beyond). A `grpc-timeout` header shortens every
+call's deadline; a malformed one is a 400.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from trust.tokens import Principal
 from ..errors import invalid_argument
 from ..upstream.call import CallContext
 from ..upstream.deadline import InvalidTimeout, parse_grpc_timeout
-from .headers import IDEMPOTENCY_KEY, REQUEST_ID_METADATA, USER_ID_METADATA, check_budget, request_metadata
+from .headers import IDEMPOTENCY_KEY, REQUEST_ID_METADATA, check_budget, request_metadata
 
 
 def call_context(
@@ -23,8 +24,6 @@ def call_context(
 ) -> CallContext:
     """`headers` is the request's (case-insensitive) header mapping; `now` is monotonic."""
     added = [(REQUEST_ID_METADATA, request_id)]
-    if principal is not None:
-        added.append((USER_ID_METADATA, principal.subject))
     check_budget(headers.items(), added)
     metadata = [*request_metadata(headers.items()), *added]
     timeout = headers.get("grpc-timeout")

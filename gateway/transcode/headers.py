@@ -1,7 +1,9 @@
 """What crosses between HTTP headers and gRPC metadata: one allow-list each way.
 
-Nothing crosses by accident. Identity metadata is never taken from the client:
-`x-user-id` is not on the allow-list and is set only from a verified token.
+Nothing crosses by accident. The caller's identity crosses only as the bearer
+token the gateway verified (`authorization`), which each service verifies again
+(services/common/identity.py); a client's `x-user-id` or any other header that
+claims an identity is not on the allow-list.
 
 A request header crosses only as a value gRPC accepts: printable ASCII
 (0x20-0x7E, the gRPC spec's ASCII-Value) within the header's length limit. A
@@ -14,7 +16,7 @@ metadata passes its limit (gRPC's default: 8 KiB, counted as HTTP/2 does, each
 entry's name and value plus 32 bytes; between 8 and 16 KiB at random), and
 answers RESOURCE_EXHAUSTED with gRPC's own text. So the allow-listed headers a
 client sends, counted as sent (every field, before any is joined or dropped)
-together with the request id and user id the gateway adds, must stay within
+together with the request id the gateway adds, must stay within
 METADATA_BUDGET_BYTES, 6 KiB: the other 2 KiB are for what gRPC adds itself
 (:path, :authority, user-agent, grpc-timeout, ...) and the trace context the
 tracing interceptor writes (`trace_context`: only the allow-listed traceparent
@@ -27,7 +29,6 @@ from dataclasses import dataclass
 
 from ..errors import forwarded_headers_too_large, invalid_argument
 
-USER_ID_METADATA = "x-user-id"
 REQUEST_ID_METADATA = "x-request-id"  # the accepted id (observability/request_id.py), never the client's raw header
 IDEMPOTENCY_KEY = "idempotency-key"
 # The postcard-service accepts keys of at most 200 characters; the gateway's rule is the same.
@@ -50,7 +51,7 @@ class HeaderRule:
 
 # HTTP request header -> gRPC request metadata (names are lower case on both sides).
 _REQUEST_HEADERS: dict[str, HeaderRule] = {
-    "authorization": HeaderRule(4096),  # lets a backend re-verify the token if it wants to
+    "authorization": HeaderRule(4096),  # the services verify it and take the caller from it
     "traceparent": HeaderRule(256),  # W3C trace context: 55 characters in version 00
     "tracestate": HeaderRule(512, is_list=True),  # W3C: vendors must propagate at least 512 characters
     "accept-language": HeaderRule(256, is_list=True),

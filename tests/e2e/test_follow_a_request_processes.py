@@ -19,6 +19,7 @@ import pytest
 from gateway.settings import POSTCARD_SERVICE
 from tests.support.keys import SigningKey
 from tests.support.otlp import OtlpReceiver, otlp_receiver
+from tests.support.pki import tls_env
 from tests.support.processes import Child
 from tests.support.waiting import wait_until
 
@@ -28,8 +29,9 @@ CREATE = "/postcardapp.postcard.v1.PostcardService/CreatePostcard"
 class Processes:
     """Gateway -> postcard-service -> (SQLite queue) -> worker, as separate processes."""
 
-    def __init__(self, root: Path, stack: AsyncExitStack) -> None:
+    def __init__(self, root: Path, stack: AsyncExitStack, pki: Path) -> None:
         self.root = root
+        self.pki = pki
         self.key = SigningKey()
         self._stack = stack
 
@@ -40,6 +42,8 @@ class Processes:
             "POSTCARD_SERVICE_DRAIN_SECONDS": "0",
             "POSTCARD_SERVICE_WORKER__POLL_INTERVAL_SECONDS": "0.05",
             "POSTCARD_SERVICE_GENERATOR__DELAY_SECONDS": "0.05",
+            "POSTCARD_SERVICE_AUTH__JWKS_PATH": str(self.key.write_jwks(self.root / "jwks.json")),
+            **tls_env(self.pki, "postcard-service", "POSTCARD_SERVICE_TLS__"),
             **env,
         }
         self.service = await self._child("postcard-service", ["services.postcard", "--port", "0",
@@ -47,9 +51,11 @@ class Processes:
         await self.service.wait_listening()
         self.worker = await self._child("postcard-worker", ["services.postcard.worker_main"], service_env)
         await wait_until(lambda: self.worker.logged("postcard-worker running"), 30, "the worker runs")
-        upstreams = {POSTCARD_SERVICE: {"endpoints": [f"127.0.0.1:{self.service.port}"]}}
+        upstreams = {POSTCARD_SERVICE: {"endpoints": [f"127.0.0.1:{self.service.port}"],
+                                        "tls_server_name": "postcard-service"}}
         self.gateway = await self._child("gateway", ["gateway", "--port", "0"], {
-            "GATEWAY_AUTH__JWKS_PATH": str(self.key.write_jwks(self.root / "jwks.json")),
+            "GATEWAY_AUTH__JWKS_PATH": str(self.root / "jwks.json"),
+            **tls_env(self.pki, "gateway", "GATEWAY_UPSTREAM_TLS__"),
             "GATEWAY_UPSTREAMS": json.dumps(upstreams),
             "GATEWAY_HTTP__DRAIN_SECONDS": "0",
             **env,
@@ -83,9 +89,9 @@ class Processes:
 
 
 @pytest.fixture
-async def processes(tmp_path: Path) -> AsyncIterator[Processes]:
+async def processes(tmp_path: Path, pki: Path) -> AsyncIterator[Processes]:
     async with AsyncExitStack() as stack:
-        yield Processes(tmp_path, stack)
+        yield Processes(tmp_path, stack, pki)
 
 
 @pytest.fixture

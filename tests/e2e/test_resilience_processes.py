@@ -18,6 +18,7 @@ import httpx
 
 from gateway.settings import POSTCARD_SERVICE
 from tests.support.flaky_server import FLAKY_MODULE, FLAKY_SERVICE, FlakyBackend
+from tests.support.pki import tls_files
 from tests.support.processes import Child
 from tests.support.redis_server import RedisServer
 from tests.support.system import ProcessSystem, bounded_load
@@ -175,7 +176,7 @@ async def test_sigterm_during_load_fails_no_request_and_in_flight_ones_finish(
 ) -> None:
     # A backend in this process, so that the test knows when calls have reached it.
     importlib.import_module(FLAKY_MODULE)
-    backend = FlakyBackend("backend")
+    backend = FlakyBackend("backend", tls=tls_files(processes.pki, "postcard-service"))  # as the services serve
     await backend.start()
     try:
         client = await processes.gateway("gateway", [], **{

@@ -6,6 +6,7 @@ message and the same google.rpc.BadRequest, which the gateway passes on as `deta
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -20,6 +21,7 @@ from postcardapp.user.v1 import user_service_pb2 as user_pb2
 from postcardapp.user.v1 import user_service_pb2_grpc as user_grpc
 from tests.e2e.conftest import VALID_POSTCARD, System, bearer
 from tests.support.http_errors import assert_error
+from tests.support.pki import tls_files
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
 
@@ -30,16 +32,17 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-async def _direct(system: System, kind: str, body: dict[str, Any]) -> grpc.aio.AioRpcError:
+async def _direct(system: System, kind: str, body: dict[str, Any], token: str, pki: Path) -> grpc.aio.AioRpcError:
+    """The same request straight to the service, as an engineer with grpcurl would send it."""
     service = USER_SERVICE if kind == "login" else POSTCARD_SERVICE
     target = system.gateway_settings.upstreams[service].endpoints[0]
-    async with grpc.aio.insecure_channel(target) as channel:
+    async with grpc.aio.secure_channel(target, tls_files(pki, "developer").channel_credentials()) as channel:
         try:
             if kind == "login":
                 await user_grpc.UserServiceStub(channel).Login(user_pb2.LoginRequest(**body))
             else:
                 await postcard_grpc.PostcardServiceStub(channel).CreatePostcard(
-                    postcard_pb2.CreatePostcardRequest(**body), metadata=(("x-user-id", "alice"),)
+                    postcard_pb2.CreatePostcardRequest(**body), metadata=bearer(token).items()
                 )
         except grpc.aio.AioRpcError as error:
             return error
@@ -47,12 +50,14 @@ async def _direct(system: System, kind: str, body: dict[str, Any]) -> grpc.aio.A
 
 
 @pytest.mark.parametrize(("kind", "path", "body"), CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-async def test_gateway_and_service_refuse_alike(system: System, kind: str, path: str, body: dict[str, Any]) -> None:
+async def test_gateway_and_service_refuse_alike(
+    system: System, pki: Path, kind: str, path: str, body: dict[str, Any]
+) -> None:
     token = await system.login()
     tasks_before = system.count_rows("tasks")
 
     response = await system.http.post(path, json=body, headers=bearer(token))
-    direct = await _direct(system, kind, body)
+    direct = await _direct(system, kind, body, token, pki)
 
     error = assert_error(response, 400, "INVALID_ARGUMENT")
     assert direct.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -25,16 +25,18 @@ from gateway.settings import (
     RetrySettings,
     Settings,
     UpstreamSettings,
+    UpstreamTlsSettings,
 )
 from services.common.sqlite import Database
 from services.postcard.schema import ADDED_COLUMNS, SCHEMA
 from services.postcard.server import create_server
-from services.postcard.settings import PostcardServiceSettings
+from services.postcard.settings import PostcardServiceSettings, PostcardTlsSettings
 from services.postcard.worker import create_worker_pool
 from tests.support.grpc_services import started
 from tests.support.http_errors import assert_error
 from tests.support.http_server import serve
 from tests.support.keys import SigningKey
+from tests.support.pki import tls_settings
 from tests.support.waiting import wait_until
 
 CREATE = "/api/v1/postcards/create"
@@ -42,9 +44,16 @@ CARD = {"mood": "calm", "style": "ink", "theme": "rain"}
 
 
 @pytest.fixture
-def service_settings(tmp_path: Path) -> PostcardServiceSettings:
+def key() -> SigningKey:
+    return SigningKey()
+
+
+@pytest.fixture
+def service_settings(tmp_path: Path, pki: Path, key: SigningKey) -> PostcardServiceSettings:
     return PostcardServiceSettings(
         port=0, grace_seconds=0.5, drain_seconds=0, db_path=tmp_path / "postcards.sqlite3",
+        tls=tls_settings(pki, "postcard-service", PostcardTlsSettings),
+        auth={"jwks_path": key.write_jwks(tmp_path / "jwks.json")},
         admission={"max_unfinished_per_user": 2, "max_queue_depth": 3, "retry_after_seconds": 2.5},
         worker={"embedded": False, "count": 2, "lease_seconds": 5, "poll_interval_seconds": 0.05},
         generator={"delay_seconds": 0.01},
@@ -52,11 +61,13 @@ def service_settings(tmp_path: Path) -> PostcardServiceSettings:
 
 
 @pytest.fixture
-async def client(service_settings: PostcardServiceSettings, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    key = SigningKey()
+async def client(
+    service_settings: PostcardServiceSettings, tmp_path: Path, pki: Path, key: SigningKey
+) -> AsyncIterator[httpx.AsyncClient]:
     async with started(create_server, service_settings) as (_, port, _channel):
         settings = Settings(
-            auth=AuthSettings(jwks_path=key.write_jwks(tmp_path / "jwks.json")),
+            auth=AuthSettings(jwks_path=tmp_path / "jwks.json"),
+            upstream_tls=tls_settings(pki, "gateway", UpstreamTlsSettings),
             upstreams={POSTCARD_SERVICE: UpstreamSettings(
                 endpoints=[f"127.0.0.1:{port}"], health=HealthCheckSettings(reconnect_initial_seconds=0.05),
                 breaker=BreakerSettings(failure_threshold=5), retry=RetrySettings(budget_ratio=1.0),

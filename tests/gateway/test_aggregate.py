@@ -300,7 +300,9 @@ async def test_request_id_and_identity_reach_both_backends_and_the_access_line(
         assert response.headers["x-request-id"] == "home-req-42"
     for backend in (users, postcards):
         (metadata,) = backend.received_metadata
-        assert (metadata["x-request-id"], metadata["x-user-id"]) == ("home-req-42", "alice"), backend.name
+        assert metadata["x-request-id"] == "home-req-42", backend.name
+        assert metadata["authorization"] == headers["authorization"], backend.name
+        assert "x-user-id" not in metadata, backend.name
     (line,) = [r for r in caplog.records if r.name == "gateway.access" and r.__dict__["route"] == HOME]
     assert (line.__dict__["status"], line.__dict__["user_id"]) == (200, "alice")
 

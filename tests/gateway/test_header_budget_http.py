@@ -19,6 +19,7 @@ from gateway.settings import (
     RateLimitSettings,
     Settings,
     UpstreamSettings,
+    UpstreamTlsSettings,
 )
 from gateway.transcode.headers import METADATA_BUDGET_BYTES, entry_size
 from tests.support.contract_backends import ContractBackend
@@ -61,6 +62,7 @@ async def test_every_route_answers_431_without_calling(backends: list[ContractBa
     key = SigningKey()
     settings = Settings(
         auth=AuthSettings(jwks_path=key.write_jwks(tmp_path / "jwks.json")),
+        upstream_tls=UpstreamTlsSettings(insecure_plaintext=True),  # scripted backends
         upstreams={b.service: UpstreamSettings(endpoints=[b.target], health=HEALTH) for b in backends},
         rate_limit=UNLIMITED,
     )
@@ -86,6 +88,7 @@ async def test_with_tracing_a_callers_trace_context_cannot_inflate_the_metadata(
     async with FlakyBackend("a") as backend:
         settings = Settings(
             auth=AuthSettings(jwks_path=key.write_jwks(tmp_path / "jwks.json")),
+            upstream_tls=UpstreamTlsSettings(insecure_plaintext=True),  # scripted backends
             contracts=ContractSettings(modules=[FLAKY_MODULE]),
             upstreams={FLAKY_SERVICE: UpstreamSettings(endpoints=[backend.target], health=HEALTH)},
             rate_limit=UNLIMITED,

@@ -23,6 +23,7 @@ from gateway.settings import (
     RateLimitSettings,
     Settings,
     UpstreamSettings,
+    UpstreamTlsSettings,
 )
 from gateway.transcode.paging import next_page_of
 from gateway.upstream.rpc import Pagination
@@ -48,6 +49,7 @@ async def client(backend: FlakyBackend, tmp_path: Path) -> AsyncIterator[httpx.A
     key = SigningKey()
     settings = Settings(
         auth=AuthSettings(jwks_path=key.write_jwks(tmp_path / "jwks.json")),
+        upstream_tls=UpstreamTlsSettings(insecure_plaintext=True),  # scripted backends
         contracts=ContractSettings(modules=[FLAKY_MODULE]),
         upstreams={FLAKY_SERVICE: UpstreamSettings(
             endpoints=[backend.target], health=HealthCheckSettings(reconnect_initial_seconds=0.05)

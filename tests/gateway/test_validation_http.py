@@ -21,6 +21,7 @@ from gateway.settings import (
     RateLimitSettings,
     Settings,
     UpstreamSettings,
+    UpstreamTlsSettings,
 )
 from tests.support.contract_backends import ContractBackend
 from tests.support.http_errors import assert_error
@@ -76,6 +77,7 @@ async def client(backends: list[ContractBackend], tmp_path: Path) -> AsyncIterat
     health = HealthCheckSettings(reconnect_initial_seconds=0.05)
     settings = Settings(
         auth=AuthSettings(jwks_path=key.write_jwks(tmp_path / "jwks.json")),
+        upstream_tls=UpstreamTlsSettings(insecure_plaintext=True),  # scripted backends
         upstreams={b.service: UpstreamSettings(endpoints=[b.target], health=health) for b in backends},
         rate_limit=RateLimitSettings(default="1000/second", routes={}),
     )

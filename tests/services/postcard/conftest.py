@@ -17,8 +17,9 @@ import pytest
 
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.postcard.server import create_server
-from services.postcard.settings import PostcardServiceSettings
+from services.postcard.settings import PostcardServiceSettings, PostcardTlsSettings
 from tests.services.postcard.support import (
+    USER_SERVICE_KEY,
     MakeSettings,
     Running,
     Serve,
@@ -27,6 +28,7 @@ from tests.services.postcard.support import (
     start_worker_process,
 )
 from tests.support.grpc_services import started
+from tests.support.pki import tls_settings
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +40,7 @@ def _no_postcard_service_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> MakeSettings:
+def make_settings(tmp_path: Path, pki: Path) -> MakeSettings:
     """Settings for a fast test server on a free port with its database in tmp_path.
 
     Keyword overrides replace top-level values and merge into the nested ``worker``/``generator``/``watch`` ones.
@@ -54,9 +56,12 @@ def make_settings(tmp_path: Path) -> MakeSettings:
             "worker": {"embedded": True, "count": 2, "lease_seconds": 5, "poll_interval_seconds": 0.05},
             "generator": {"delay_seconds": 0.05, "blocked_words": ["forbidden", "scam"]},
             "watch": {"interval_seconds": 0.05},
+            "tls": tls_settings(pki, "postcard-service", PostcardTlsSettings),
+            "auth": {"jwks_path": USER_SERVICE_KEY.write_jwks(tmp_path / "jwks.json")},
         }
         for key, value in overrides.items():
-            values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
+            merge = isinstance(value, dict) and key != "tls"  # TLS settings are replaced whole (files or plaintext)
+            values[key] = {**values.get(key, {}), **value} if merge else value
         return PostcardServiceSettings(**values)
 
     return make

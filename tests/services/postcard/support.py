@@ -26,15 +26,20 @@ from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.server import ServiceServer
 from services.postcard.settings import PostcardServiceSettings
+from tests.support.keys import SigningKey
 
 VALID_FIELDS = {"mood": "happy", "style": "watercolour", "theme": "a birthday by the sea", "recipient": "Mia"}
 
 
+# The user-service's key, as far as these tests are concerned: the services' settings trust its JWKS.
+USER_SERVICE_KEY = SigningKey()
+
+
 def as_user(user_id: str | None, idempotency_key: str | None = None) -> tuple[tuple[str, str], ...]:
-    """Call metadata as the gateway would send it (no identity when `user_id` is None)."""
+    """Call metadata as the gateway would send it: the caller's bearer token (none when `user_id` is None)."""
     metadata = []
     if user_id is not None:
-        metadata.append(("x-user-id", user_id))
+        metadata.append(("authorization", f"Bearer {USER_SERVICE_KEY.token(sub=user_id, ttl=3600)}"))
     if idempotency_key is not None:
         metadata.append(("idempotency-key", idempotency_key))
     return tuple(metadata)

@@ -9,7 +9,8 @@ import grpc
 import pytest
 
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
-from tests.services.postcard.support import VALID_FIELDS, Running, as_user, count_rows
+from tests.services.postcard.support import USER_SERVICE_KEY, VALID_FIELDS, Running, as_user, count_rows
+from tests.support.keys import SigningKey
 from tests.support.violations import grpc_violations
 
 
@@ -140,16 +141,23 @@ async def test_ids_are_checked(running: Running, ident: str, code: grpc.StatusCo
 
 
 @pytest.mark.parametrize(
-    ("user_id", "message"),
+    ("metadata", "message"),
     [
-        (None, "missing caller identity (x-user-id metadata)"),
-        ("u" * 129, "malformed caller identity: x-user-id metadata must be 1-128 characters, not blank (got 129)"),
-        ("   ", "malformed caller identity: x-user-id metadata must be 1-128 characters, not blank (got 3)"),
+        ((), "missing bearer token"),
+        ((("x-user-id", "alice"),), "missing bearer token"),  # a claimed identity is none
+        ((("authorization", "Bearer " + SigningKey().token(sub="alice")),), "unknown signing key"),
+        ((("authorization", "Bearer " + USER_SERVICE_KEY.token(sub="alice", ttl=-3600)),), "token expired"),
+        ((("authorization", "Bearer " + USER_SERVICE_KEY.token(sub="alice", aud="elsewhere")),), "invalid audience"),
+        ((("authorization", "Bearer " + USER_SERVICE_KEY.token(sub="u" * 129)),), "invalid subject"),
+        ((("authorization", "Bearer a"), ("authorization", "Bearer b")), "send one Authorization header, not several"),
     ],
+    ids=["none", "x-user-id", "other-key", "expired", "audience", "subject", "two"],
 )
-async def test_a_bad_identity_says_what_is_wrong(running: Running, user_id: str | None, message: str) -> None:
+async def test_a_bad_identity_says_what_is_wrong(
+    running: Running, metadata: tuple[tuple[str, str], ...], message: str
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await running.stub.ListMyPostcards(pb.ListMyPostcardsRequest(), metadata=as_user(user_id))
+        await running.stub.ListMyPostcards(pb.ListMyPostcardsRequest(), metadata=metadata)
 
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert raised.value.details() == message

@@ -18,6 +18,7 @@ from tests.services.postcard.support import (
     Running,
     Serve,
     SpawnWorker,
+    as_user,
     count_rows,
     query,
 )
@@ -30,7 +31,7 @@ CALLER_TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 async def create(stub: pb_grpc.PostcardServiceStub, user: str = "alice", **metadata: str) -> str:
-    pairs = (("x-user-id", user), *((name.replace("_", "-"), value) for name, value in metadata.items()))
+    pairs = (*as_user(user), *((name.replace("_", "-"), value) for name, value in metadata.items()))
     return (await stub.CreatePostcard(pb.CreatePostcardRequest(**VALID_FIELDS), metadata=pairs)).task_id
 
 

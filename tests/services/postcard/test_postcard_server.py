@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from services.postcard.server import SERVICE_NAME
 from tests.services.postcard.support import MakeSettings, Running, Serve, as_user, settings_env
+from tests.support.pki import tls_files
 
 HealthStatus = health_pb2.HealthCheckResponse
 
@@ -64,7 +65,7 @@ async def test_unexpected_errors_are_a_bare_internal(running: Running) -> None:
     assert raised.value.details() == "internal error"
 
 
-async def test_module_entry_point_serves_and_stops_on_sigterm(make_settings: MakeSettings) -> None:
+async def test_module_entry_point_serves_and_stops_on_sigterm(make_settings: MakeSettings, pki: Path) -> None:
     env = settings_env(make_settings(port=50052))
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.postcard", "--port", "0", "--no-embedded-worker",
@@ -83,7 +84,8 @@ async def test_module_entry_point_serves_and_stops_on_sigterm(make_settings: Mak
         assert listening is not None and listening["port"] != 50052
         assert listening["embedded_workers"] == 0
 
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{listening['port']}") as channel:
+        credentials = tls_files(pki, "developer").channel_credentials()
+        async with grpc.aio.secure_channel(f"127.0.0.1:{listening['port']}", credentials) as channel:
             reply = await health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5
             )
@@ -114,32 +116,48 @@ async def grpcurl(*args: str) -> tuple[int, str]:
     return process.returncode, output.decode()
 
 
-async def test_grpcurl_lists_describes_and_calls(running: Running) -> None:
-    target = f"127.0.0.1:{running.port}"
+def developer(pki: Path) -> list[str]:
+    """grpcurl's flags for the internal hop, as the README gives them."""
+    return ["-cacert", str(pki / "ca.crt"), "-cert", str(pki / "developer" / "tls.crt"),
+            "-key", str(pki / "developer" / "tls.key")]
+
+
+def bearer(user: str) -> list[str]:
+    [(_, value)] = as_user(user)
+    return ["-H", f"authorization: {value}"]
+
+
+async def test_grpcurl_lists_describes_and_calls(running: Running, pki: Path) -> None:
+    target = f"localhost:{running.port}"
     task_id = await running.create("alice")
     card = (await running.wait_finished("alice", task_id)).data
 
-    code, listed = await grpcurl("-plaintext", target, "list")
+    code, listed = await grpcurl(*developer(pki), target, "list")
     assert code == 0, listed
     assert {SERVICE_NAME, "grpc.health.v1.Health"} <= set(listed.split())
 
-    code, described = await grpcurl("-plaintext", target, "describe", SERVICE_NAME)
+    code, described = await grpcurl(*developer(pki), target, "describe", SERVICE_NAME)
     assert code == 0, described
     assert "rpc CreatePostcard" in described and "rpc GetPostcardImage" in described
 
-    code, output = await grpcurl("-plaintext", "-H", "x-user-id:alice", target, f"{SERVICE_NAME}/ListMyPostcards")
+    code, output = await grpcurl(*developer(pki), *bearer("alice"), target, f"{SERVICE_NAME}/ListMyPostcards")
     assert code == 0, output
     assert [summary["postcard_id"] for summary in json.loads(output)["postcards"]] == [card.postcard_id]
 
-    code, output = await grpcurl("-plaintext", target, f"{SERVICE_NAME}/ListMyPostcards")
-    assert code != 0 and "Unauthenticated" in output
+    code, output = await grpcurl(*developer(pki), "-H", "x-user-id: alice", target, f"{SERVICE_NAME}/ListMyPostcards")
+    assert code != 0 and "Unauthenticated" in output and "missing bearer token" in output
+
+    # Without the client certificate, or in plaintext, nothing gets through: not even reflection.
+    for flags in (["-cacert", str(pki / "ca.crt")], ["-plaintext"]):
+        code, output = await grpcurl(*flags, target, "list")
+        assert code != 0, output
 
 
-async def test_grpcurl_shows_the_broken_rules(running: Running) -> None:
-    target = f"127.0.0.1:{running.port}"
+async def test_grpcurl_shows_the_broken_rules(running: Running, pki: Path) -> None:
+    target = f"localhost:{running.port}"
     request = json.dumps({"mood": "", "style": "ink", "theme": "t" * 201})
 
-    code, output = await grpcurl("-plaintext", "-H", "x-user-id:alice", "-d", request, target,
+    code, output = await grpcurl(*developer(pki), *bearer("alice"), "-d", request, target,
                                  f"{SERVICE_NAME}/CreatePostcard")
 
     assert code != 0

@@ -14,10 +14,11 @@ import pytest
 
 from postcardapp.user.v1 import user_service_pb2_grpc as pb_grpc
 from services.user.server import create_server
-from services.user.settings import UserServiceSettings
+from services.user.settings import UserServiceSettings, UserTlsSettings
 from tests.fakes.wechat import FakeWeChat
 from tests.services.user.support import MakeSettings, Running, Serve
 from tests.support.grpc_services import started
+from tests.support.pki import tls_settings
 
 
 @pytest.fixture(autouse=True)
@@ -35,8 +36,8 @@ def fake_wechat() -> Iterator[FakeWeChat]:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, fake_wechat: FakeWeChat) -> MakeSettings:
-    """Settings for a server on a free port, state in tmp_path, WeChat at the fake.
+def make_settings(tmp_path: Path, fake_wechat: FakeWeChat, pki: Path) -> MakeSettings:
+    """Settings for a server on a free port, state in tmp_path, WeChat at the fake, mutual TLS as deployed.
 
     Keyword overrides replace top-level values and merge into the nested ``wechat``/``jwt`` ones.
     """
@@ -56,9 +57,11 @@ def make_settings(tmp_path: Path, fake_wechat: FakeWeChat) -> MakeSettings:
                 "timeout_seconds": 30.0,
             },
             "jwt": {"generate_dev_key": True},
+            "tls": tls_settings(pki, "user-service", UserTlsSettings),
         }
         for key, value in overrides.items():
-            values[key] = {**values[key], **value} if isinstance(value, dict) else value
+            merge = isinstance(value, dict) and key != "tls"  # TLS settings are replaced whole (files or plaintext)
+            values[key] = {**values[key], **value} if merge else value
         return UserServiceSettings(**values)
 
     return make
@@ -71,7 +74,8 @@ def settings(make_settings: MakeSettings) -> UserServiceSettings:
 
 @pytest.fixture
 def serve() -> Serve:
-    """``async with serve(settings) as running``: a started server and a channel, both closed after."""
+    """``async with serve(settings) as running``: a started server and a channel (mutual TLS as the "developer"
+    unless the settings ask for plaintext), both closed after."""
 
     @asynccontextmanager
     async def serving(settings: UserServiceSettings) -> AsyncIterator[Running]:

