@@ -6,7 +6,9 @@ its port (port 0 picks a free one). Health reports
 `settings.worker.embedded`, `count` workers run as asyncio tasks in this
 process: started by `ServiceServer.start` after the gRPC server, and stopped
 by `ServiceServer.stop` after it (health turns NOT_SERVING first), with the
-same grace for their in-flight tasks. With `settings.metrics_port`, the
+same grace for their in-flight tasks. With the Redis queue backend, the
+outbox relay runs here whether or not workers do: started with them, woken by
+every task created, stopped last. With `settings.metrics_port`, the
 process's metrics (RPCs, tasks, the queue; `services.postcard.metrics`) are
 served over HTTP; `tracer_provider` turns spans on for calls and workers.
 """
@@ -22,6 +24,7 @@ from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.common.observability import Observability
 from services.common.server import COMMON_SERVER_OPTIONS, ServiceServer, add_standard_services, bind
 from services.postcard.metrics import QueueCollector, tasks_accepted
+from services.postcard.outbox import create_outbox_relay
 from services.postcard.schema import open_database
 from services.postcard.servicer import PostcardServicer
 from services.postcard.settings import ENV_PREFIX, PostcardServiceSettings
@@ -43,7 +46,8 @@ async def create_server(
     db = await asyncio.to_thread(open_database, settings.db_path)
     observability = Observability(tracer_provider)
     registry = observability.registry
-    registry.register(QueueCollector(db))
+    relay = create_outbox_relay(settings, db, registry)
+    registry.register(QueueCollector(db, outbox=relay is not None))
     accepted = tasks_accepted(registry)
     pool = (
         create_worker_pool(settings, db, registry=registry, tracer_provider=tracer_provider)
@@ -53,8 +57,10 @@ async def create_server(
 
     def task_created() -> None:
         accepted.inc()
+        if relay is not None:
+            relay.notify()  # Redis: to the stream now, where a blocked worker reads it at once
         if pool is not None:
-            pool.notify()
+            pool.notify()  # SQLite: idle workers claim now
 
     grpc_server = grpc.aio.server(options=COMMON_SERVER_OPTIONS, interceptors=observability.server_interceptors())
     servicer = PostcardServicer(PostcardStore(db), on_task_created=task_created)
@@ -70,6 +76,9 @@ async def create_server(
     server = ServiceServer(
         grpc_server, health, [SERVICE_NAME], drain_seconds=settings.drain_seconds, observability=observability
     )
+    if relay is not None:
+        server.on_start(relay.start)
+        server.on_stop(relay.stop)  # registered first: stopped after the workers
     if pool is not None:
         server.on_start(pool.start)
 

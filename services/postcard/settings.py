@@ -1,7 +1,7 @@
 """Settings of postcard-service and its workers, from the environment.
 
 Every field can be set with the `POSTCARD_SERVICE_` prefix; nested models use
-`__`, e.g. `POSTCARD_SERVICE_WORKER__LEASE_SECONDS=10` or
+`__`, e.g. `POSTCARD_SERVICE_WORKER__LEASE_SECONDS=10`, `POSTCARD_SERVICE_QUEUE__BACKEND=redis` or
 `POSTCARD_SERVICE_GENERATOR__BLOCKED_WORDS='["spam","scam"]'` (lists are JSON).
 The service (`python -m services.postcard`) and the standalone worker
 (`python -m services.postcard.worker_main`) read the same settings, so both
@@ -10,6 +10,7 @@ point at the same database by default.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,8 +20,38 @@ from services.common.config import check_log_level
 ENV_PREFIX = "POSTCARD_SERVICE_"
 
 
+class QueueSettings(BaseModel):
+    """Where queued tasks wait for a worker. Every process of one deployment (the service and its worker
+    processes) must use the same backend, stream and group.
+
+    "sqlite": the `queue` table of the database is the queue (workers lease rows): nothing else to run,
+    and processes share it only on one machine's file system. "redis": the table stays the transactional
+    outbox, and a relay in every process moves its rows to a Redis stream read by a consumer group, so
+    workers may run anywhere that reaches Redis (services.postcard.redisqueue).
+    """
+
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    # Required with backend "redis": redis://[:password@]host:6379/0, rediss://... (TLS) or unix:///path.
+    redis_url: str | None = None
+    # The stream's key and the consumer group's name: one pair per deployment sharing a Redis.
+    stream: str = Field(default="postcard:tasks", min_length=1)
+    group: str = Field(default="postcard-workers", min_length=1)
+
+    @model_validator(mode="after")
+    def _redis_needs_its_url(self) -> QueueSettings:
+        if self.backend == "redis" and not (self.redis_url or "").strip():
+            raise ValueError(
+                f"{ENV_PREFIX}QUEUE__REDIS_URL must be set when {ENV_PREFIX}QUEUE__BACKEND is redis "
+                "(e.g. redis://redis:6379/0)"
+            )
+        return self
+
+
 class WorkerSettings(BaseModel):
-    """The queue workers: embedded in the service process and/or standalone processes."""
+    """The queue workers: embedded in the service process and/or standalone processes.
+
+    The timings mean the same for both queue backends; how each backend applies them is said per field.
+    """
 
     # Run workers as asyncio tasks inside the service process (the simple default).
     embedded: bool = True
@@ -28,11 +59,16 @@ class WorkerSettings(BaseModel):
     count: int = Field(default=1, ge=1, le=64)
     # How long a claim is valid without renewal. A live worker renews it every
     # lease_seconds / 3 while it works, so only a dead worker's lease expires.
+    # Redis: the idle time after which another worker takes a pending entry over (XAUTOCLAIM's
+    # min-idle-time); a renewal resets the entry's idle time.
     lease_seconds: float = Field(default=30.0, gt=0)
     # How often an idle worker looks for work (embedded workers are also woken on create).
+    # Redis: how long one XREADGROUP waits (BLOCK) for a new entry; new entries wake it at once. Also how
+    # often each process relays outbox rows left over (a create in the same process relays at once).
     poll_interval_seconds: float = Field(default=0.5, gt=0)
     # Claims of one task before it is marked failed; a claim that ends without a
     # result (the worker crashed or lost its lease) uses one attempt.
+    # Redis: the entry's delivery count; an entry reclaimed with more deliveries than this is given up.
     max_attempts: int = Field(default=3, ge=1)
     # Prometheus metrics of a standalone worker process (worker_main) over HTTP on `host`: off when
     # unset; 0 picks a free port (logged). Embedded workers count in the service's metrics.
@@ -71,6 +107,7 @@ class PostcardServiceSettings(BaseSettings):
     # port (logged).
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     db_path: Path = Path(".state/postcard-service/postcards.sqlite3")
+    queue: QueueSettings = Field(default_factory=QueueSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
 

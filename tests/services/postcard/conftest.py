@@ -1,9 +1,10 @@
 """Fixtures for the postcard-service tests: settings in tmp_path, running servers, worker processes.
 
 Servers are real (127.0.0.1, port 0), the database is a real SQLite file in tmp_path, and
-workers that must be killed are real processes (killed by their own PID only). Test modules
-live in a folder without __init__.py, so their names carry a ``postcard_`` prefix to stay
-unique across the suite.
+workers that must be killed are real processes (killed by their own PID only). The queue is
+SQLite's unless a test asks for ``backend`` "redis" (``backends.both_backends``): then a real
+redis-server of the test's own. Test modules live in a folder without __init__.py, so their
+names carry a ``postcard_`` prefix to stay unique across the suite.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.postcard.server import create_server
 from services.postcard.settings import PostcardServiceSettings
+from tests.services.postcard.backends import QueueView, view_of
 from tests.services.postcard.support import (
     MakeSettings,
     Running,
@@ -27,6 +29,7 @@ from tests.services.postcard.support import (
     start_worker_process,
 )
 from tests.support.grpc_services import started
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(autouse=True)
@@ -38,10 +41,33 @@ def _no_postcard_service_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path) -> MakeSettings:
-    """Settings for a fast test server on a free port with its database in tmp_path.
+def backend() -> str:
+    """The queue backend of `make_settings`: SQLite, unless the test is parametrized (`both_backends`)."""
+    return "sqlite"
 
-    Keyword overrides replace top-level values and merge into the nested ``worker``/``generator`` ones.
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def queue_settings(backend: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The `queue` settings of `backend`; for Redis, the test's own redis-server (started only then)."""
+    if backend == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        return {"backend": "redis", "redis_url": server.url}
+    return {"backend": backend}
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, queue_settings: dict[str, Any]) -> MakeSettings:
+    """Settings for a fast test server on a free port with its database in tmp_path, on the test's backend.
+
+    Keyword overrides replace top-level values and merge into the nested ``queue``/``worker``/``generator`` ones.
     """
 
     def make(**overrides: Any) -> PostcardServiceSettings:
@@ -51,6 +77,7 @@ def make_settings(tmp_path: Path) -> MakeSettings:
             "grace_seconds": 0.5,
             "drain_seconds": 0,
             "db_path": tmp_path / "postcards.sqlite3",
+            "queue": queue_settings,
             "worker": {"embedded": True, "count": 2, "lease_seconds": 5, "poll_interval_seconds": 0.05},
             "generator": {"delay_seconds": 0.05, "blocked_words": ["forbidden", "scam"]},
         }
@@ -64,6 +91,14 @@ def make_settings(tmp_path: Path) -> MakeSettings:
 @pytest.fixture
 def settings(make_settings: MakeSettings) -> PostcardServiceSettings:
     return make_settings()
+
+
+@pytest.fixture
+def queue_view(settings: PostcardServiceSettings) -> Iterator[QueueView]:
+    """The state of the test's queue (the database and stream names of `settings`), read from outside."""
+    view = view_of(settings)
+    yield view
+    view.close()
 
 
 @pytest.fixture
