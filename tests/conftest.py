@@ -1,8 +1,10 @@
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.contracts import compile_test_contracts
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -11,3 +13,12 @@ def test_contracts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("contracts")
     compile_test_contracts(folder)
     return folder
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server of the test's own (tests.support.redis_server), stopped after it."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

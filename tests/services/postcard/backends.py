@@ -6,7 +6,9 @@ redis-server of the test for "redis".
 """
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -15,7 +17,7 @@ import pytest
 import redis
 
 from services.postcard.settings import PostcardServiceSettings
-from tests.services.postcard.support import count_rows, query
+from tests.services.postcard.support import WorkerProcess, count_rows, query
 
 BACKENDS = ("sqlite", "redis")
 both_backends = pytest.mark.parametrize("backend", BACKENDS)
@@ -45,6 +47,24 @@ class QueueView(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+async def wait_for_claim(view: QueueView, task_id: str, worker: WorkerProcess, within: float = 15.0) -> Holding:
+    """The task's claim once `worker` holds it; fails after `within` seconds or if the worker exits."""
+    deadline = time.monotonic() + within
+    for _ in range(int(within / 0.05) + 1):
+        holding = view.holding(task_id)
+        if holding is not None and f":{worker.pid}:" in holding.owner and holding.lease_left > 0:
+            return holding
+        if worker.process.poll() is not None:
+            raise AssertionError(f"worker exited early: {worker.log_path.read_text()}")
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"worker {worker.pid} did not claim {task_id}: {worker.log_path.read_text()}")
+
+
+OpenView = Callable[[PostcardServiceSettings], QueueView]
 
 
 def view_of(settings: PostcardServiceSettings) -> QueueView:
@@ -120,5 +140,10 @@ class RedisView:
         self._client.close()
 
     def _pending(self, entry_id: str) -> dict | None:
-        rows = self._client.xpending_range(self.stream, self.group, min=entry_id, max=entry_id, count=1)
+        try:
+            rows = self._client.xpending_range(self.stream, self.group, min=entry_id, max=entry_id, count=1)
+        except redis.ResponseError as error:
+            if "NOGROUP" in str(error):
+                return None  # no worker has asked for work yet
+            raise
         return rows[0] if rows else None

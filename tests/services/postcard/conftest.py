@@ -19,7 +19,7 @@ import pytest
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.postcard.server import create_server
 from services.postcard.settings import PostcardServiceSettings
-from tests.services.postcard.backends import QueueView, view_of
+from tests.services.postcard.backends import OpenView, QueueView, view_of
 from tests.services.postcard.support import (
     MakeSettings,
     Running,
@@ -47,16 +47,8 @@ def backend() -> str:
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
 def queue_settings(backend: str, request: pytest.FixtureRequest) -> dict[str, Any]:
-    """The `queue` settings of `backend`; for Redis, the test's own redis-server (started only then)."""
+    """The `queue` settings of `backend`; for Redis, the test's own `redis_server` (started only then)."""
     if backend == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
         return {"backend": "redis", "redis_url": server.url}
@@ -94,11 +86,24 @@ def settings(make_settings: MakeSettings) -> PostcardServiceSettings:
 
 
 @pytest.fixture
-def queue_view(settings: PostcardServiceSettings) -> Iterator[QueueView]:
-    """The state of the test's queue (the database and stream names of `settings`), read from outside."""
-    view = view_of(settings)
-    yield view
-    view.close()
+def open_view() -> Iterator[OpenView]:
+    """``open_view(settings)``: the state of the queue of `settings`, read from outside (closed after the test).
+    For Redis, the lease its holdings are measured by is that of `settings`."""
+    views: list[QueueView] = []
+
+    def open_(settings: PostcardServiceSettings) -> QueueView:
+        views.append(view_of(settings))
+        return views[-1]
+
+    yield open_
+    for view in views:
+        view.close()
+
+
+@pytest.fixture
+def queue_view(open_view: OpenView, settings: PostcardServiceSettings) -> QueueView:
+    """The state of the test's queue (`settings`), read from outside."""
+    return open_view(settings)
 
 
 @pytest.fixture

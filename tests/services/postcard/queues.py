@@ -18,7 +18,7 @@ from services.postcard.settings import QueueSettings
 from services.postcard.sqlitequeue import SqliteTaskQueue
 from services.postcard.store import PostcardStore
 from services.postcard.stream import async_client, sync_client
-from services.postcard.taskqueue import TaskQueue
+from services.postcard.taskqueue import Claim, TaskQueue
 from tests.services.postcard.backends import RedisView, SqliteView
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import ManualClock
@@ -44,6 +44,15 @@ class Queues(Protocol):
     def unfinished(self) -> int: ...
 
     async def close(self) -> None: ...
+
+
+async def one_claimed(queues: Queues, owner: str, *, max_attempts: int = 3) -> tuple[TaskQueue, Claim]:
+    """A new task, claimed by `owner` from a new queue: that queue and the claim."""
+    [task_id] = await queues.make_tasks(1)
+    queue = queues.queue(max_attempts=max_attempts)
+    claim = await queue.claim(owner)
+    assert claim is not None and claim.task_id == task_id
+    return queue, claim
 
 
 def create_tasks(db: Database, count: int) -> list[str]:

@@ -18,7 +18,7 @@ from services.postcard.artwork import render
 from services.postcard.model import PostcardRequest
 from services.postcard.schema import open_database
 from tests.services.postcard.backends import BACKENDS
-from tests.services.postcard.queues import Queues, RedisQueues, SqliteQueues
+from tests.services.postcard.queues import Queues, RedisQueues, SqliteQueues, one_claimed
 from tests.services.postcard.support import query
 from tests.support.redis_server import RedisServer
 
@@ -54,10 +54,7 @@ async def test_claims_oldest_first_and_never_twice(queues: Queues) -> None:
 
 
 async def test_a_lease_is_exclusive_until_it_expires(queues: Queues) -> None:
-    await queues.make_tasks(1)
-    queue = queues.queue()
-    holder = await queue.claim("worker-1")
-    assert holder is not None
+    queue, holder = await one_claimed(queues, "worker-1")
 
     await queues.age(20)
     assert await queue.claim("worker-2") is None
@@ -69,10 +66,8 @@ async def test_a_lease_is_exclusive_until_it_expires(queues: Queues) -> None:
 
 
 async def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(queues: Queues) -> None:
-    [task_id] = await queues.make_tasks(1)
-    queue = queues.queue()
-    stale = await queue.claim("dead-worker")
-    assert stale is not None
+    queue, stale = await one_claimed(queues, "dead-worker")
+    task_id = stale.task_id
     await queues.age(30)
 
     fresh = await queue.claim("live-worker")
@@ -91,10 +86,7 @@ async def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(queue
 
 
 async def test_expired_but_unclaimed_lease_may_still_finish(queues: Queues) -> None:
-    await queues.make_tasks(1)
-    queue = queues.queue()
-    claim = await queue.claim("slow-worker")
-    assert claim is not None
+    queue, claim = await one_claimed(queues, "slow-worker")
     await queues.age(60)
 
     assert await queue.renew(claim)
@@ -119,10 +111,7 @@ async def test_gives_up_after_max_attempts(queues: Queues) -> None:
 
 
 async def test_release_returns_the_task_and_the_attempt(queues: Queues) -> None:
-    await queues.make_tasks(1)
-    queue = queues.queue(max_attempts=1)
-    claim = await queue.claim("stopping-worker")
-    assert claim is not None
+    queue, claim = await one_claimed(queues, "stopping-worker", max_attempts=1)
 
     assert await queue.release(claim)
     again = await queue.claim("next-worker")  # at once: no lease to wait for

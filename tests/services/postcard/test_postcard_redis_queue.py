@@ -18,7 +18,7 @@ from services.postcard.outbox import OutboxRelay
 from services.postcard.schema import open_database
 from services.postcard.store import PostcardStore
 from services.postcard.stream import sync_client
-from tests.services.postcard.queues import RedisQueues, create_tasks
+from tests.services.postcard.queues import RedisQueues, create_tasks, one_claimed
 from tests.services.postcard.support import count_rows, query
 from tests.support.redis_server import RedisServer
 
@@ -142,16 +142,13 @@ async def test_duplicates_claimed_at_once_complete_the_task_once(queues: RedisQu
 
 
 async def test_an_entry_deleted_while_pending_is_dropped(queues: RedisQueues) -> None:
-    [task_id] = await queues.make_tasks(1)
-    queue = queues.queue()
-    claim = await queue.claim("dead-worker")
-    assert claim is not None
+    queue, claim = await one_claimed(queues, "dead-worker")
     queues.view.client.xdel(queues.settings.stream, claim.lease_token)  # e.g. an operator's XDEL or XTRIM
     await queues.age(30)
 
     assert await queue.claim("live-worker") is None
     assert queues.view.pending_count() == 0
-    assert query(queues.db.path, "SELECT status FROM tasks WHERE task_id = ?", task_id) == [("processing",)]
+    assert query(queues.db.path, "SELECT status FROM tasks WHERE task_id = ?", claim.task_id) == [("processing",)]
 
 
 async def test_a_group_lost_with_redis_s_data_is_created_again(
