@@ -1,6 +1,9 @@
 """Waiting longer after each consecutive failure, for loops that retry a dependency that is down."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 
 class Backoff:
     """Delays of `base`, 2 `base`, 4 `base`, ... at most `cap`, after consecutive failures."""
@@ -24,3 +27,9 @@ class Backoff:
 def error_text(error: BaseException) -> str:
     """An exception for a log line's `error` field: "ConnectionError: Error 111 connecting to ..."."""
     return f"{type(error).__name__}: {error}"
+
+
+async def pause(seconds: float, until: asyncio.Event) -> None:
+    """Wait `seconds`, or less once `until` is set (a wake-up, a stop)."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(until.wait(), timeout=seconds)

@@ -11,7 +11,11 @@ pipeline), deletes them, and commits.
 - A crash between the `XADD` and the commit leaves the rows to be relayed again: a task may have
   two entries, and workers skip the one whose task is no longer processing. Never a lost task.
 - The write lock serialises relays, so relays in several processes never both send one row; an
-  empty outbox is noticed with a plain read, without the lock.
+  empty outbox is noticed with a plain read, without the lock, and Redis is asked for a PING
+  before the lock is taken, so that an unreachable Redis never holds up creates (which need the
+  lock too) for longer than one reply's timeout.
+- After a failure the relay waits out its back-off (doubling from `poll_interval` to 5 s) even
+  when tasks are created meanwhile.
 
 Every process that opens the database runs one (the service and each `worker_main` process): at
 start-up it relays what is left (a service that accepted tasks may have died before relaying them),
@@ -21,13 +25,12 @@ written by other processes.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import redis
 from prometheus_client import CollectorRegistry
 
-from services.common.backoff import Backoff, error_text
+from services.common.backoff import Backoff, error_text, pause
 from services.common.sqlite import Database
 from services.postcard.metrics import RelayMetrics
 from services.postcard.settings import PostcardServiceSettings
@@ -117,8 +120,9 @@ class OutboxRelay:
                 delay = backoff.failed()
                 log.warning("relaying the outbox to Redis failed; the tasks stay in the outbox",
                             exc_info=backoff.failures == 1,
-                            extra={"error": error_text(error), "failures": backoff.failures, "retry_in_seconds": delay})
-                await self._pause(delay)
+                            extra={"error": error_text(error), "failures": backoff.failures,
+                                   "retry_in_seconds": delay})
+                await pause(delay, self._stopping)  # not cut short by creates: Redis is down
                 continue
             failures = backoff.succeeded()
             if failures:
@@ -126,16 +130,13 @@ class OutboxRelay:
             if moved:
                 log.debug("outbox relayed", extra={"entries": moved})
             if moved < self._batch_size:
-                await self._pause(self._poll_interval)
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+                await pause(self._poll_interval, self._wake)
 
     def _move_batch(self) -> int:
         with self._db.transaction() as conn:  # most polls find nothing: no write lock for that
             if conn.execute("SELECT 1 FROM queue LIMIT 1").fetchone() is None:
                 return 0
+        self._client.ping()  # Redis unreachable: fail here, not while holding the write lock
         with self._db.transaction(immediate=True) as conn:
             rows = conn.execute(_BATCH, (self._batch_size,)).fetchall()
             if not rows:

@@ -44,7 +44,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from prometheus_client import CollectorRegistry
 
-from services.common.backoff import Backoff, error_text
+from services.common.backoff import Backoff, error_text, pause
 from services.common.sqlite import Database
 from services.common.tracing import links_to
 from services.postcard.artwork import Artwork, image_url
@@ -174,14 +174,14 @@ class WorkerPool:
                 log.warning("claiming a task failed", exc_info=backoff.failures == 1,
                             extra={"worker": owner, "error": error_text(error), "failures": backoff.failures,
                                    "retry_in_seconds": delay})
-                await self._idle(delay)
+                await self._idle(delay, self._stopping)  # only stopping cuts it short, not a notify()
                 continue
             failures = backoff.succeeded()
             if failures:
                 log.info("claiming works again", extra={"worker": owner, "failures": failures})
             if claim is None:
                 if not self._queue.waits_for_work:
-                    await self._idle(self._poll_interval)
+                    await self._idle(self._poll_interval, self._wake)
                 continue
             await self._handle(owner, claim)
 
@@ -232,12 +232,10 @@ class WorkerPool:
                     await self._queue.release(claim)
             raise
 
-    async def _idle(self, seconds: float) -> None:
-        """Wait `seconds`, or less when woken (a `notify()`, or stopping)."""
-        if self._stopping.is_set():
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+    async def _idle(self, seconds: float, until: asyncio.Event) -> None:
+        """Wait `seconds`, or less once `until` is set (`_wake`: a `notify()` or stopping; `_stopping`)."""
+        if not self._stopping.is_set():
+            await pause(seconds, until)
 
     async def _process(self, owner: str, claim: Claim) -> str:
         """Generate and store the task; its outcome (`metrics.OUTCOMES`). Cancelled: released, re-raised."""

@@ -1,6 +1,7 @@
 """What only the Redis backend has, against a real redis-server: the outbox relay (batches, Redis down,
 concurrent relays), duplicate entries skipped, entries deleted under a worker, the consumer group lost
-with Redis's data, and the consumers removed on close."""
+with Redis's data, the consumers removed on close; and a service that goes on accepting tasks while
+Redis is down, then relays and works them when it is back."""
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +20,10 @@ from services.postcard.schema import open_database
 from services.postcard.store import PostcardStore
 from services.postcard.stream import sync_client
 from tests.services.postcard.queues import RedisQueues, create_tasks, one_claimed
-from tests.services.postcard.support import count_rows, query
+from tests.services.postcard.support import Running, count_rows, query
 from tests.support.redis_server import RedisServer
+from tests.support.telemetry import Records
+from tests.support.waiting import wait_until
 
 ARTWORK = render(PostcardRequest(mood="calm", style="ink", theme="mountains"), "/x")
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -182,3 +185,22 @@ async def test_close_removes_this_processes_consumers_that_hold_no_entry(queues:
 
     # "busy" stays: deleting it would drop its entry; "another-process" is not this process's.
     assert queues.view.consumers() == {"another-process": 0, "busy": 1}
+
+
+@pytest.mark.parametrize("backend", ["redis"])
+async def test_with_redis_down_creates_succeed_and_the_service_catches_up_when_it_is_back(
+    running: Running, redis_server: RedisServer, logs: Records
+) -> None:
+    redis_server.stop()
+
+    task_id = await running.create("alice")  # accepted: the outbox holds it
+
+    await wait_until(lambda: logs.find("relaying the outbox to Redis failed; the tasks stay in the outbox"), 15,
+                     "the relay tried and backs off")
+    await wait_until(lambda: logs.find("claiming a task failed"), 15, "the workers tried and back off")
+    assert (await running.status("alice", task_id)).status == "processing"
+    assert count_rows(running.db_path, "queue") == 1
+    redis_server.start()
+    assert (await running.wait_finished("alice", task_id, within=30)).status == "completed"
+    assert logs.find("relaying the outbox to Redis works again")
+    assert logs.find("claiming works again")
