@@ -24,10 +24,11 @@ class QueueSettings(BaseModel):
     """Where queued tasks wait for a worker. Every process of one deployment (the service and its worker
     processes) must use the same backend, stream and group.
 
-    "sqlite": the `queue` table of the database is the queue (workers lease rows): nothing else to run,
-    and processes share it only on one machine's file system. "redis": the table stays the transactional
-    outbox, and a relay in every process moves its rows to a Redis stream read by a consumer group, so
-    workers may run anywhere that reaches Redis (services.postcard.redisqueue).
+    "sqlite": the `queue` table of the database is the queue (workers lease rows): nothing else to run.
+    "redis": the table stays the transactional outbox, and a relay in every process moves its rows to a
+    Redis stream read by a consumer group (services.postcard.redisqueue): delivery, leases and retries
+    are the broker's, and the database is written only to create tasks and to store results. Tasks
+    and results stay in the database either way, so every process still opens the same database file.
     """
 
     backend: Literal["sqlite", "redis"] = "sqlite"
