@@ -5,9 +5,14 @@
 - `postcard_worker_tasks_total{outcome}` and `postcard_worker_task_duration_seconds{outcome}`
   (from claim to stored result): the process whose workers did the work, the service for embedded
   workers, else the worker process. `outcome` is one of `OUTCOMES`.
-- `postcard_queue_depth` and `postcard_queue_oldest_task_age_seconds`: read from the database at
-  each scrape (one query over the queue, which holds only unfinished tasks), so they show a
-  backlog whoever builds it up and even while no worker runs. Service process.
+- `postcard_worker_entries_skipped_total`: Redis backend, stream entries a worker acknowledged without
+  working on them because their task was no longer processing (duplicates). The worker's process.
+- `postcard_outbox_relayed_total` and `postcard_outbox_relay_failures_total`: Redis backend, outbox rows
+  this process's relay added to the stream, and its tries that failed (the rows stay). Every process.
+- `postcard_queue_depth` and `postcard_queue_oldest_task_age_seconds`: unfinished tasks (waiting or
+  being generated, whichever backend queues them), read from the tasks table at each scrape, so they
+  show a backlog whoever builds it up and even while no worker runs; with the Redis backend also
+  `postcard_outbox_backlog`, the rows not yet relayed to the stream. Service process.
 - `postcard_task_watches`: WatchTaskStatus streams waiting for a change of their task, and
   `postcard_task_watch_check_seconds` (histogram): one check of every watched task (one query,
   plus a read per changed task), with `postcard_task_watch_checked_tasks`, how many it covered.
@@ -57,6 +62,11 @@ class WorkerMetrics:
         )
         for outcome in OUTCOMES:  # every series exists from the start, so rate() sees the first one
             self.tasks.labels(outcome)
+        self.skipped = Counter(
+            "postcard_worker_entries_skipped",
+            "Stream entries acknowledged without work because their task was no longer processing (duplicates).",
+            registry=registry,
+        )
 
     def finished(self, outcome: str, seconds: float) -> None:
         self.tasks.labels(outcome).inc()
@@ -64,6 +74,21 @@ class WorkerMetrics:
 
     def given_up(self, count: int) -> None:
         self.tasks.labels("given_up").inc(count)
+
+    def entry_skipped(self) -> None:
+        self.skipped.inc()
+
+
+class RelayMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.relayed = Counter(
+            "postcard_outbox_relayed", "Outbox rows this process moved to the Redis stream.", registry=registry
+        )
+        self.failures = Counter(
+            "postcard_outbox_relay_failures",
+            "Tries to relay the outbox to Redis that failed; the rows stayed and are tried again.",
+            registry=registry,
+        )
 
 
 class WatchMetrics:
@@ -89,27 +114,32 @@ class WatchMetrics:
 
 
 class QueueCollector(Collector):
-    """Queue depth and the oldest unfinished task's age, read when scraped (in the scrape's thread)."""
+    """Unfinished tasks and the oldest one's age, read when scraped (in the scrape's thread); with
+    `outbox` (the Redis backend) also the rows waiting to be relayed."""
 
-    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, db: Database, *, outbox: bool = False, clock: Callable[[], float] = time.time) -> None:
         self._db = db
+        self._outbox = outbox
         self._clock = clock
 
     def describe(self) -> list[Metric]:
-        return list(self._families(0, 0.0))
+        return list(self._families(0, 0.0, 0))
 
     def collect(self) -> Iterator[Metric]:
         try:
             with self._db.transaction() as conn:
-                depth, oldest = conn.execute("SELECT COUNT(*), MIN(enqueued_at) FROM queue").fetchone()
+                # The partial index tasks_processing makes this read only the unfinished tasks.
+                depth, oldest = conn.execute(
+                    "SELECT COUNT(*), MIN(created_at) FROM tasks WHERE status = 'processing'"
+                ).fetchone()
+                backlog = conn.execute("SELECT COUNT(*) FROM queue").fetchone()[0] if self._outbox else 0
         except sqlite3.Error:
-            # The rest of the scrape is still worth having; these two series are missing from it.
+            # The rest of the scrape is still worth having; these series are missing from it.
             log.exception("reading the queue for metrics failed")
             return iter(())
-        return self._families(depth, max(0.0, self._clock() - oldest) if oldest is not None else 0.0)
+        return self._families(depth, max(0.0, self._clock() - oldest) if oldest is not None else 0.0, backlog)
 
-    @staticmethod
-    def _families(depth: int, age: float) -> Iterator[Metric]:
+    def _families(self, depth: int, age: float, backlog: int) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             "postcard_queue_depth", "Tasks accepted and not finished yet (waiting or being generated).", value=depth
         )
@@ -117,3 +147,7 @@ class QueueCollector(Collector):
             "postcard_queue_oldest_task_age_seconds", "Age of the oldest unfinished task; 0 when there is none.",
             value=age,
         )
+        if self._outbox:
+            yield GaugeMetricFamily(
+                "postcard_outbox_backlog", "Accepted tasks not relayed to the Redis stream yet.", value=backlog
+            )

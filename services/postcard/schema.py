@@ -1,7 +1,8 @@
 """The tables of postcard-service, shared by the service process and any number of worker processes.
 
-`tasks` holds every creation request and its outcome; `queue` is the outbox and the queue at once
-(one message per unfinished task, leased by workers); `postcards` holds finished postcards.
+`tasks` holds every creation request and its outcome; `queue` is the transactional outbox, and with
+the SQLite queue backend the queue itself (one message per unfinished task, leased by workers; with
+the Redis backend a message leaves it for the stream); `postcards` holds finished postcards.
 Connections and transactions: `services.common.sqlite`.
 """
 from __future__ import annotations
@@ -30,8 +31,11 @@ CREATE TABLE IF NOT EXISTS tasks (
     updated_at      REAL NOT NULL,
     UNIQUE (user_id, idempotency_key)
 );
+-- The unfinished tasks only (the queue's depth and oldest age, for metrics), however many finished ones.
+CREATE INDEX IF NOT EXISTS tasks_processing ON tasks (created_at) WHERE status = 'processing';
 
--- The outbox and the queue at once: one message per unfinished task.
+-- The outbox, and with the SQLite backend the queue too: one message per unfinished task (leased by
+-- workers). With the Redis backend, a message waiting to be relayed to the stream (lease columns unused).
 CREATE TABLE IF NOT EXISTS queue (
     message_id       INTEGER PRIMARY KEY AUTOINCREMENT,
     task_id          TEXT NOT NULL UNIQUE REFERENCES tasks (task_id),

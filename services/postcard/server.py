@@ -7,7 +7,9 @@ its port (port 0 picks a free one). Health reports
 process: started by `ServiceServer.start` after the gRPC server, and stopped
 by `ServiceServer.stop` after it (health turns NOT_SERVING first), with the
 same grace for their in-flight tasks. WatchTaskStatus streams are served by one
-`TaskWatcher` per process; they end (UNAVAILABLE) when the drain is over. With `settings.metrics_port`, the
+`TaskWatcher` per process; they end (UNAVAILABLE) when the drain is over. With
+the Redis queue backend, the outbox relay runs here whether or not workers do:
+started with them, woken by every task created, stopped last. With `settings.metrics_port`, the
 process's metrics (RPCs, tasks, the queue; `services.postcard.metrics`) are
 served over HTTP; `tracer_provider` turns spans on for calls and workers. Every
 request keeps its contract's rules before a method runs (`ValidateRequests`).
@@ -36,6 +38,7 @@ from services.common.server import (
 )
 from services.common.validation import ValidateRequests
 from services.postcard.metrics import QueueCollector, WatchMetrics, tasks_accepted
+from services.postcard.outbox import create_outbox_relay
 from services.postcard.pagetokens import PageTokens
 from services.postcard.schema import open_database
 from services.postcard.servicer import PostcardServicer
@@ -67,7 +70,8 @@ async def create_server(
     db = await asyncio.to_thread(open_database, settings.db_path)
     observability = Observability(tracer_provider)
     registry = observability.registry
-    registry.register(QueueCollector(db))
+    relay = create_outbox_relay(settings, db, registry)
+    registry.register(QueueCollector(db, outbox=relay is not None))
     accepted = tasks_accepted(registry)
     pool = (
         create_worker_pool(settings, db, registry=registry, tracer_provider=tracer_provider)
@@ -77,8 +81,10 @@ async def create_server(
 
     def task_created() -> None:
         accepted.inc()
+        if relay is not None:
+            relay.notify()  # Redis: to the stream now, where a blocked worker reads it at once
         if pool is not None:
-            pool.notify()
+            pool.notify()  # SQLite: idle workers claim now
 
     interceptors = [*observability.server_interceptors(), ValidateRequests(RequestRules(), [SERVICE_NAME])]
     grpc_server = grpc.aio.server(options=COMMON_SERVER_OPTIONS, interceptors=interceptors)
@@ -103,6 +109,9 @@ async def create_server(
     )
     server.on_drain_end(watcher.close)
     server.on_stop(callers.close)
+    if relay is not None:
+        server.on_start(relay.start)
+        server.on_stop(relay.stop)  # registered first: stopped after the workers
     if pool is not None:
         server.on_start(pool.start)
 

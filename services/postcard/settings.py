@@ -1,8 +1,8 @@
 """Settings of postcard-service and its workers, from the environment.
 
 Every field can be set with the `POSTCARD_SERVICE_` prefix; nested models use
-`__`, e.g. `POSTCARD_SERVICE_WORKER__LEASE_SECONDS=10` or
-`POSTCARD_SERVICE_GENERATOR__BLOCKED_WORDS='["spam","scam"]'` (lists are JSON),
+`__`, e.g. `POSTCARD_SERVICE_WORKER__LEASE_SECONDS=10`, `POSTCARD_SERVICE_QUEUE__BACKEND=redis`,
+`POSTCARD_SERVICE_GENERATOR__BLOCKED_WORDS='["spam","scam"]'` (lists are JSON) or
 `POSTCARD_SERVICE_ADMISSION__MAX_QUEUE_DEPTH=500`.
 The service (`python -m services.postcard`) and the standalone worker
 (`python -m services.postcard.worker_main`) read the same settings, so both
@@ -11,7 +11,7 @@ point at the same database by default.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,8 +36,39 @@ class PostcardAuthSettings(TokenSettings):
     ENV_PREFIX: ClassVar[str] = "POSTCARD_SERVICE_AUTH__"
 
 
+class QueueSettings(BaseModel):
+    """Where queued tasks wait for a worker. Every process of one deployment (the service and its worker
+    processes) must use the same backend, stream and group.
+
+    "sqlite": the `queue` table of the database is the queue (workers lease rows): nothing else to run.
+    "redis": the table stays the transactional outbox, and a relay in every process moves its rows to a
+    Redis stream read by a consumer group (services.postcard.redisqueue): delivery, leases and retries
+    are the broker's, and the database is written only to create tasks and to store results. Tasks
+    and results stay in the database either way, so every process still opens the same database file.
+    """
+
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    # Required with backend "redis": redis://[:password@]host:6379/0, rediss://... (TLS) or unix:///path.
+    redis_url: str | None = None
+    # The stream's key and the consumer group's name: one pair per deployment sharing a Redis.
+    stream: str = Field(default="postcard:tasks", min_length=1)
+    group: str = Field(default="postcard-workers", min_length=1)
+
+    @model_validator(mode="after")
+    def _redis_needs_its_url(self) -> QueueSettings:
+        if self.backend == "redis" and not (self.redis_url or "").strip():
+            raise ValueError(
+                f"{ENV_PREFIX}QUEUE__REDIS_URL must be set when {ENV_PREFIX}QUEUE__BACKEND is redis "
+                "(e.g. redis://redis:6379/0)"
+            )
+        return self
+
+
 class WorkerSettings(BaseModel):
-    """The queue workers: embedded in the service process and/or standalone processes."""
+    """The queue workers: embedded in the service process and/or standalone processes.
+
+    The timings mean the same for both queue backends; how each backend applies them is said per field.
+    """
 
     # Run workers as asyncio tasks inside the service process (the simple default).
     embedded: bool = True
@@ -45,11 +76,16 @@ class WorkerSettings(BaseModel):
     count: int = Field(default=1, ge=1, le=64)
     # How long a claim is valid without renewal. A live worker renews it every
     # lease_seconds / 3 while it works, so only a dead worker's lease expires.
+    # Redis: the idle time after which another worker takes a pending entry over (XAUTOCLAIM's
+    # min-idle-time); a renewal resets the entry's idle time.
     lease_seconds: float = Field(default=30.0, gt=0)
     # How often an idle worker looks for work (embedded workers are also woken on create).
+    # Redis: how long one XREADGROUP waits (BLOCK) for a new entry; new entries wake it at once. Also how
+    # often each process relays outbox rows left over (a create in the same process relays at once).
     poll_interval_seconds: float = Field(default=0.5, gt=0)
     # Claims of one task before it is marked failed; a claim that ends without a
     # result (the worker crashed or lost its lease) uses one attempt.
+    # Redis: the entry's delivery count; an entry reclaimed with more deliveries than this is given up.
     max_attempts: int = Field(default=3, ge=1)
     # Prometheus metrics of a standalone worker process (worker_main) over HTTP on `host`: off when
     # unset; 0 picks a free port (logged). Embedded workers count in the service's metrics.
@@ -120,6 +156,7 @@ class PostcardServiceSettings(BaseSettings):
     # the process and do not work on another replica).
     page_token_secret: SecretStr | None = Field(default=None, min_length=32)
     admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     watch: WatchSettings = Field(default_factory=WatchSettings)

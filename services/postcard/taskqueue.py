@@ -1,174 +1,118 @@
-"""The task queue as workers see it: leased claims, renewal, and fenced completion.
+"""The task queue as workers see it, whichever backend holds it: claims, renewal, fenced results.
 
-A message is *available* when it has no lease or its lease expired (its worker
-died or stalled). `claim` takes the oldest available message in a
-`BEGIN IMMEDIATE` transaction, so two workers (threads or processes) never
-claim the same message at once, and gives it a fresh `lease_token` and an
-expiry. Each claim uses one attempt.
+`TaskQueue` is what a `WorkerPool` uses; `settings.queue.backend` chooses the implementation:
 
-Fencing: `renew`, `complete` and `fail` act only while the message still
-carries the caller's token. A worker whose lease expired *and* was claimed by
-another worker (new token), or whose message was given up on, therefore
-changes nothing and discards its result. A worker whose lease merely expired
-but nobody re-claimed it still holds the token, and may finish: no one else
-can be working on it. `complete` inserts the postcard, marks the task
-completed and deletes the message in one transaction, so a task is completed
-at most once (postcards.task_id is UNIQUE as a backstop).
+- "sqlite" (`services.postcard.sqlitequeue`): the `queue` table leased row by row;
+- "redis" (`services.postcard.redisqueue`): a Redis stream read by a consumer group, fed from the
+  `queue` table (the transactional outbox) by `services.postcard.outbox`.
 
-Give-up: an available message whose expired lease used the last attempt
-(`attempts >= max_attempts`) is not claimed again; its task is marked failed.
-`release` (a clean shutdown abandoning its task) clears the lease and gives the
-attempt back, so stopping workers never burns attempts.
+What both guarantee:
 
-A claim carries the task's `TaskOrigin` (the create call's request id and
-traceparent), stored with its message by the request path.
+- A task accepted by `CreatePostcard` (its row is in `queue`, committed with the task) is delivered
+  to a worker at least once; a worker that dies mid-task leaves it to be claimed again after
+  `lease_seconds` without renewal, up to `max_attempts` claims, after which the task is failed with
+  `GAVE_UP_REASON`.
+- A claim is fenced: `renew`, `release`, `complete` and `fail` act only while the claim is still the
+  caller's (no other worker took the task over); otherwise they change nothing and return False.
+- A task is completed (or failed) at most once: the result is written only to a task still
+  `processing` (`store_completion`, `store_failure`), in one SQLite transaction; `postcards.task_id`
+  is UNIQUE as a backstop.
+- `release` (a worker stopping cleanly) gives the task back at once without using an attempt.
+
+A claim carries what the worker generates from (the task's request) and the task's `TaskOrigin`
+(the create call's request id and traceparent).
 """
 from __future__ import annotations
 
-import logging
 import sqlite3
-import time
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-from services.common.sqlite import Database
 from services.postcard.artwork import Artwork
 from services.postcard.model import UNKNOWN_ORIGIN, PostcardRequest, TaskOrigin
-
-log = logging.getLogger(__name__)
 
 GAVE_UP_REASON = "generation failed: the worker stopped before finishing, {attempts} attempt(s) made"
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A leased queue message: the task to generate and the token proving the lease."""
+    """A claimed task: what to generate, and what proves the claim (`owner`, `lease_token`, `attempts`).
+
+    `lease_token`: SQLite, a fresh random token per claim; Redis, the stream entry's id (the claim is
+    then proven by the entry being pending for `owner` with `attempts` deliveries).
+    """
 
     task_id: str
     user_id: str
+    owner: str
     lease_token: str
     attempts: int
     request: PostcardRequest
     origin: TaskOrigin = UNKNOWN_ORIGIN
 
 
-class TaskQueue:
-    """Lease-based consumption of the queue table, shared by any number of worker processes.
+class TaskQueue(Protocol):
+    """The queue a `WorkerPool` consumes. Every method may raise when its storage is unavailable
+    (a locked database, Redis down): the pool logs, backs off and tries again."""
 
-    `clock` (seconds since the epoch, like `time.time`) dates leases; every process sharing the
-    database must use the same time base. Tests inject a clock they move themselves.
-    `on_give_up(count)` hears of tasks given up by a claim, once their failure is committed.
-    """
+    # How long a claim lasts without renewal; the pool renews every lease_seconds / 3.
+    lease_seconds: float
+    # True when an empty `claim` has already waited up to the poll interval for work (Redis's
+    # XREADGROUP BLOCK); False when it answers at once and the pool waits (woken by `notify`).
+    waits_for_work: bool
 
-    def __init__(
-        self,
-        db: Database,
-        lease_seconds: float,
-        max_attempts: int,
-        clock: Callable[[], float] = time.time,
-        on_give_up: Callable[[int], None] = lambda count: None,
-    ) -> None:
-        self._db = db
-        self.lease_seconds = lease_seconds
-        self._max_attempts = max_attempts
-        self._clock = clock
-        self._on_give_up = on_give_up
+    async def claim(self, owner: str) -> Claim | None:
+        """The next task for worker `owner`, or None when there is none."""
+        ...
 
-    def claim(self, owner: str) -> Claim | None:
-        """Lease the oldest available message to `owner`, or None when there is none."""
-        with self._db.transaction(immediate=True) as conn:
-            now = self._clock()
-            given_up = self._give_up_exhausted(conn, now)
-            row = conn.execute(
-                "SELECT q.message_id, q.attempts, q.request_id, q.traceparent, t.task_id, t.user_id, t.mood, "
-                "t.style, t.theme, t.recipient, t.message FROM queue q JOIN tasks t ON t.task_id = q.task_id "
-                "WHERE q.lease_expires_at IS NULL OR q.lease_expires_at <= ? ORDER BY q.message_id LIMIT 1",
-                (now,),
-            ).fetchone()
-            token = uuid.uuid4().hex
-            if row is not None:
-                conn.execute(
-                    "UPDATE queue SET lease_owner = ?, lease_token = ?, lease_expires_at = ?, "
-                    "attempts = attempts + 1 WHERE message_id = ?",
-                    (owner, token, now + self.lease_seconds, row["message_id"]),
-                )
-        if given_up:
-            self._on_give_up(given_up)
-        if row is None:
-            return None
-        request = PostcardRequest(row["mood"], row["style"], row["theme"], row["recipient"], row["message"])
-        origin = TaskOrigin(row["request_id"], row["traceparent"])
-        return Claim(row["task_id"], row["user_id"], token, row["attempts"] + 1, request, origin)
+    async def renew(self, claim: Claim) -> bool:
+        """Restart the claim's lease; False when the caller no longer holds it."""
+        ...
 
-    def renew(self, claim: Claim) -> bool:
-        """Extend the lease by `lease_seconds`; False when the caller no longer holds it."""
-        with self._db.transaction(immediate=True) as conn:
-            cursor = conn.execute(
-                "UPDATE queue SET lease_expires_at = ? WHERE task_id = ? AND lease_token = ?",
-                (self._clock() + self.lease_seconds, claim.task_id, claim.lease_token),
-            )
-            return cursor.rowcount == 1
+    async def release(self, claim: Claim) -> bool:
+        """Give the task back at once, returning its attempt; False when the caller no longer holds it."""
+        ...
 
-    def release(self, claim: Claim) -> bool:
-        """Give the message back at once (clean shutdown), returning the attempt; False if not held."""
-        with self._db.transaction(immediate=True) as conn:
-            cursor = conn.execute(
-                "UPDATE queue SET lease_owner = NULL, lease_token = NULL, lease_expires_at = NULL, "
-                "attempts = MAX(attempts - 1, 0) WHERE task_id = ? AND lease_token = ?",
-                (claim.task_id, claim.lease_token),
-            )
-            return cursor.rowcount == 1
+    async def complete(self, claim: Claim, postcard_id: str, artwork: Artwork) -> bool:
+        """Store the postcard and mark the task completed; False (nothing written) when not held."""
+        ...
 
-    def complete(self, claim: Claim, postcard_id: str, artwork: Artwork) -> bool:
-        """Store the postcard, mark the task completed, ack the message; False (nothing written) if not held."""
-        with self._db.transaction(immediate=True) as conn:
-            if not _holds(conn, claim):
-                return False
-            now = self._clock()
-            req = claim.request
-            conn.execute(
-                "INSERT INTO postcards (postcard_id, task_id, user_id, mood, style, theme, recipient, message, "
-                "frontend_code, image_svg, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (postcard_id, claim.task_id, claim.user_id, req.mood, req.style, req.theme, req.recipient,
-                 req.message, artwork.frontend_code, artwork.svg, now),
-            )
-            conn.execute(
-                "UPDATE tasks SET status = 'completed', postcard_id = ?, updated_at = ? WHERE task_id = ?",
-                (postcard_id, now, claim.task_id),
-            )
-            conn.execute("DELETE FROM queue WHERE task_id = ?", (claim.task_id,))
-            return True
+    async def fail(self, claim: Claim, reason: str) -> bool:
+        """Mark the task failed with `reason`; False (nothing written) when not held."""
+        ...
 
-    def fail(self, claim: Claim, reason: str) -> bool:
-        """Mark the task failed with `reason` and ack the message; False (nothing written) if not held."""
-        with self._db.transaction(immediate=True) as conn:
-            if not _holds(conn, claim):
-                return False
-            _fail_task(conn, claim.task_id, reason, self._clock())
-            return True
-
-    def _give_up_exhausted(self, conn: sqlite3.Connection, now: float) -> int:
-        rows = conn.execute(
-            "SELECT task_id, attempts FROM queue WHERE attempts >= ? AND lease_expires_at <= ?",
-            (self._max_attempts, now),
-        ).fetchall()
-        for row in rows:
-            _fail_task(conn, row["task_id"], GAVE_UP_REASON.format(attempts=row["attempts"]), now)
-            log.warning("task given up", extra={"task_id": row["task_id"], "attempts": row["attempts"]})
-        return len(rows)
+    async def close(self) -> None:
+        """Release what the queue holds (connections, its consumers); after the workers stopped."""
+        ...
 
 
-def _holds(conn: sqlite3.Connection, claim: Claim) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM queue WHERE task_id = ? AND lease_token = ?", (claim.task_id, claim.lease_token)
-    ).fetchone()
-    return row is not None
-
-
-def _fail_task(conn: sqlite3.Connection, task_id: str, reason: str, now: float) -> None:
+def store_completion(conn: sqlite3.Connection, claim: Claim, postcard_id: str, artwork: Artwork, now: float) -> bool:
+    """In the caller's write transaction: the postcard stored and its task completed, if the task is still
+    processing (False, nothing written, otherwise); the task's outbox row, if any, goes too."""
+    cursor = conn.execute(
+        "UPDATE tasks SET status = 'completed', postcard_id = ?, updated_at = ? "
+        "WHERE task_id = ? AND status = 'processing'",
+        (postcard_id, now, claim.task_id),
+    )
+    if cursor.rowcount != 1:
+        return False
+    req = claim.request
     conn.execute(
+        "INSERT INTO postcards (postcard_id, task_id, user_id, mood, style, theme, recipient, message, "
+        "frontend_code, image_svg, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (postcard_id, claim.task_id, claim.user_id, req.mood, req.style, req.theme, req.recipient,
+         req.message, artwork.frontend_code, artwork.svg, now),
+    )
+    conn.execute("DELETE FROM queue WHERE task_id = ?", (claim.task_id,))
+    return True
+
+
+def store_failure(conn: sqlite3.Connection, task_id: str, reason: str, now: float) -> bool:
+    """In the caller's write transaction: the task failed with `reason` if it is still processing (False,
+    nothing written, otherwise); the task's outbox row, if any, goes too."""
+    cursor = conn.execute(
         "UPDATE tasks SET status = 'failed', error = ?, updated_at = ? WHERE task_id = ? AND status = 'processing'",
         (reason, now, task_id),
     )
     conn.execute("DELETE FROM queue WHERE task_id = ?", (task_id,))
+    return cursor.rowcount == 1

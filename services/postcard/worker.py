@@ -1,20 +1,27 @@
 """Queue workers: claim a task, generate it while renewing the lease, complete or fail it.
 
 A `WorkerPool` runs `count` workers as asyncio tasks, embedded in the service
-process or in `worker_main`. Each worker handles one task at a time:
+process or in `worker_main`, over the `TaskQueue` that `settings.queue.backend`
+chooses (`services.postcard.taskqueue`: SQLite leases or a Redis consumer
+group). Each worker handles one task at a time:
 
-1. claim the oldest available message (idle: wait `poll_interval` or a `notify()`);
+1. claim the next task (idle: the SQLite queue answers at once and the worker
+   waits `poll_interval` or a `notify()`; the Redis queue itself waits up to
+   `poll_interval` for a new entry);
 2. run the generator as a task and renew the lease every `lease_seconds / 3`
    while it runs, so a live worker never loses its lease however long
    generation takes; a dead worker stops renewing and its lease expires;
 3. store the result with a fenced `complete`, or a fenced `fail` with the
    moderation reason, or a generic reason for an unexpected generator error
    (details only in the log). If the lease was lost (a renewal or the final
-   write finds another token), the result is discarded.
+   write finds another worker holds the task), the result is discarded.
+
+A claim that fails (the database locked, Redis down) is logged and tried again
+after a back-off that doubles from `poll_interval` up to `MAX_BACKOFF_SECONDS`.
 
 Stop: no new claims; an in-flight task gets `grace` seconds to finish, then it
 is cancelled and its message released (returned to the queue at once, without
-using an attempt). All database calls run in threads (`asyncio.to_thread`).
+using an attempt); then the queue is closed.
 
 While a worker handles a task, the request id of the create call that queued it
 is bound (every log line carries it) and, with a tracer provider, a consumer
@@ -37,18 +44,25 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Span, SpanKind, StatusCode, Tracer
 from prometheus_client import CollectorRegistry
 
+from services.common.backoff import Backoff, error_text, pause
 from services.common.sqlite import Database
 from services.common.tracing import links_to
 from services.postcard.artwork import Artwork, image_url
 from services.postcard.generator import ContentRejected, PostcardGenerator
 from services.postcard.metrics import WorkerMetrics
+from services.postcard.redisqueue import RedisTaskQueue
 from services.postcard.settings import PostcardServiceSettings
+from services.postcard.sqlitequeue import SqliteTaskQueue
+from services.postcard.stream import async_client
 from services.postcard.taskqueue import Claim, TaskQueue
 from telemetry.context import bind_request_id, unbind_request_id
 
 log = logging.getLogger(__name__)
 
 INTERNAL_FAILURE_REASON = "generation failed: internal error"
+MAX_BACKOFF_SECONDS = 5.0
+# Beyond the blocking read's own wait, how long a Redis reply may take.
+REDIS_REPLY_SECONDS = 5.0
 
 
 def create_worker_pool(
@@ -58,24 +72,40 @@ def create_worker_pool(
     registry: CollectorRegistry | None = None,
     tracer_provider: TracerProvider | None = None,
 ) -> WorkerPool:
-    """The workers described by `settings.worker` over `db` (embedded in the service, or in worker_main).
+    """The workers described by `settings.worker` over `db` and the queue of `settings.queue` (embedded in
+    the service, or in worker_main). The pool owns that queue and closes it when it stops.
 
     Their metrics go to `registry` (a private one when None); `tracer_provider` turns their spans on.
+    Raises `ConfigError` for a Redis URL that cannot be one (no connection is made here).
     """
     metrics = WorkerMetrics(registry or CollectorRegistry())
-    queue = TaskQueue(
-        db,
-        lease_seconds=settings.worker.lease_seconds,
-        max_attempts=settings.worker.max_attempts,
-        on_give_up=metrics.given_up,
-    )
     return WorkerPool(
-        queue,
+        create_task_queue(settings, db, metrics),
         PostcardGenerator(settings.generator),
         count=settings.worker.count,
         poll_interval=settings.worker.poll_interval_seconds,
         metrics=metrics,
         tracer=tracer_provider.get_tracer(__name__) if tracer_provider is not None else None,
+    )
+
+
+def create_task_queue(settings: PostcardServiceSettings, db: Database, metrics: WorkerMetrics) -> TaskQueue:
+    """The queue of `settings.queue.backend`, with the timings of `settings.worker`."""
+    worker = settings.worker
+    if settings.queue.backend == "redis":
+        return RedisTaskQueue(
+            async_client(settings.queue, read_timeout=worker.poll_interval_seconds + REDIS_REPLY_SECONDS),
+            db,
+            stream=settings.queue.stream,
+            group=settings.queue.group,
+            lease_seconds=worker.lease_seconds,
+            poll_interval=worker.poll_interval_seconds,
+            max_attempts=worker.max_attempts,
+            on_give_up=metrics.given_up,
+            on_skip=metrics.entry_skipped,
+        )
+    return SqliteTaskQueue(
+        db, lease_seconds=worker.lease_seconds, max_attempts=worker.max_attempts, on_give_up=metrics.given_up
     )
 
 
@@ -117,25 +147,41 @@ class WorkerPool:
         self._wake.set()
 
     async def stop(self, grace: float) -> None:
-        """Stop claiming; give in-flight tasks `grace` seconds, then cancel and release them."""
+        """Stop claiming; give in-flight tasks `grace` seconds, then cancel and release them; close the queue."""
         self._stopping.set()
         self._wake.set()
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(self._tasks, timeout=grace)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-        log.info("workers stopped", extra={"cancelled_after_grace": len(pending)})
+        try:
+            if self._tasks:
+                _, pending = await asyncio.wait(self._tasks, timeout=grace)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+                self._tasks.clear()
+                log.info("workers stopped", extra={"cancelled_after_grace": len(pending)})
+        finally:
+            await self._queue.close()
 
     async def _run(self, owner: str) -> None:
+        backoff = Backoff(self._poll_interval, MAX_BACKOFF_SECONDS)
         while not self._stopping.is_set():
             # Cleared before claiming, so a notify() that arrives during the claim is not lost.
             self._wake.clear()
-            claim = await self._claim(owner)
+            try:
+                claim = await self._claim(owner)
+            except Exception as error:
+                # A locked or unavailable database, Redis down: must not kill the worker. Log, back off, retry.
+                delay = backoff.failed()
+                log.warning("claiming a task failed", exc_info=backoff.failures == 1,
+                            extra={"worker": owner, "error": error_text(error), "failures": backoff.failures,
+                                   "retry_in_seconds": delay})
+                await self._idle(delay, self._stopping)  # only stopping cuts it short, not a notify()
+                continue
+            failures = backoff.succeeded()
+            if failures:
+                log.info("claiming works again", extra={"worker": owner, "failures": failures})
             if claim is None:
-                await self._idle()
+                if not self._queue.waits_for_work:
+                    await self._idle(self._poll_interval, self._wake)
                 continue
             await self._handle(owner, claim)
 
@@ -175,26 +221,21 @@ class WorkerPool:
             yield span
 
     async def _claim(self, owner: str) -> Claim | None:
-        """Claim in a thread; if cancelled meanwhile, let the thread finish and give its claim back."""
-        pending = asyncio.ensure_future(asyncio.to_thread(self._queue.claim, owner))
+        """Claim; if cancelled meanwhile, let the claim finish (it may already hold a task) and give it back."""
+        pending = asyncio.ensure_future(self._queue.claim(owner))
         try:
             return await asyncio.shield(pending)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):
                 claim = await pending
                 if claim is not None:
-                    await asyncio.to_thread(self._queue.release, claim)
+                    await self._queue.release(claim)
             raise
-        except Exception:
-            # A locked or unavailable database must not kill the worker: log, back off, retry.
-            log.exception("claiming a task failed", extra={"worker": owner})
-            return None
 
-    async def _idle(self) -> None:
-        if self._stopping.is_set():
-            return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+    async def _idle(self, seconds: float, until: asyncio.Event) -> None:
+        """Wait `seconds`, or less once `until` is set (`_wake`: a `notify()` or stopping; `_stopping`)."""
+        if not self._stopping.is_set():
+            await pause(seconds, until)
 
     async def _process(self, owner: str, claim: Claim) -> str:
         """Generate and store the task; its outcome (`metrics.OUTCOMES`). Cancelled: released, re-raised."""
@@ -209,7 +250,7 @@ class WorkerPool:
             job.cancel()
             await asyncio.gather(job, return_exceptions=True)
             try:
-                await asyncio.to_thread(self._queue.release, claim)
+                await self._queue.release(claim)
                 log.info("task released on stop", extra=fields)
             except Exception:
                 # Not fatal: the lease expires and another worker takes the task (using an attempt).
@@ -221,14 +262,14 @@ class WorkerPool:
         try:
             artwork = job.result()
         except ContentRejected as rejected:
-            stored = await asyncio.to_thread(self._queue.fail, claim, str(rejected))
+            stored = await self._queue.fail(claim, str(rejected))
             outcome, message = "rejected", "task rejected by moderation"
         except Exception:
             log.exception("generator failed", extra=fields)
-            stored = await asyncio.to_thread(self._queue.fail, claim, INTERNAL_FAILURE_REASON)
+            stored = await self._queue.fail(claim, INTERNAL_FAILURE_REASON)
             outcome, message = "failed", "task failed"
         else:
-            stored = await asyncio.to_thread(self._queue.complete, claim, postcard_id, artwork)
+            stored = await self._queue.complete(claim, postcard_id, artwork)
             outcome, message = "completed", "task completed"
             fields["postcard_id"] = postcard_id
         if not stored:
@@ -245,9 +286,9 @@ class WorkerPool:
             if done:
                 return True
             try:
-                renewed = await asyncio.to_thread(self._queue.renew, claim)
+                renewed = await self._queue.renew(claim)
             except Exception:
-                # A transient database error: keep working; the lease has slack (renewals are 3 per lease).
+                # A transient database or Redis error: keep working; the lease has slack (3 renewals per lease).
                 log.exception("renewing a lease failed", extra={"task_id": claim.task_id})
                 continue
             if not renewed:

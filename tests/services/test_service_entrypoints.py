@@ -136,3 +136,20 @@ def test_a_busy_health_port_exits_1_naming_its_variable(service: str, busy_port:
         f"cannot start: could not listen on 127.0.0.1:{busy_port} (address in use or not available); "
         f"set {SERVICES[service][1]}HEALTH_PORT"
     ]
+
+
+@pytest.mark.parametrize(("process", "args", "url"), [
+    ("postcard-service", ["--port", "0"], None),  # missing: refused with the settings
+    ("postcard-worker", [], "http://:s3cret@redis:6379/0"),  # not a Redis URL: refused when the client is built
+])
+def test_the_redis_queue_without_a_usable_url_exits_2_naming_the_variable(
+    process: str, args: list[str], url: str | None, tmp_path: Path
+) -> None:
+    variables = {"QUEUE__BACKEND": "redis", **({"QUEUE__REDIS_URL": url} if url else {})}
+    result = run(process, tmp_path, *args, **variables)
+
+    assert result.returncode == 2, result.stderr
+    [line] = error_lines(result.stderr)
+    assert "POSTCARD_SERVICE_QUEUE__REDIS_URL must" in line
+    assert "s3cret" not in result.stderr  # the URL may hold a password: never logged
+    assert "Traceback" not in result.stderr

@@ -1,5 +1,7 @@
 """A real redis-server for a test: its own process, a unix socket in a temporary folder, no persistence.
 
+`stop()` then `start()` again is a restart on the same socket (with an empty database).
+
 `.ci/run` installs Debian's redis-server; a machine without it fails these tests with a message saying
 so, rather than skipping them.
 """
@@ -22,6 +24,15 @@ class RedisServer:
     def uri(self) -> str:
         """For the rate limiter (limits' async storage over redis.asyncio)."""
         return f"async+redis+unix://{self.socket}"
+
+    @property
+    def url(self) -> str:
+        """For redis-py (the postcard queue's Redis backend)."""
+        return f"unix://{self.socket}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
         binary = shutil.which("redis-server")

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -14,14 +12,6 @@ from tests.support.redis_server import RedisServer
 from tests.support.waiting import ManualClock
 
 METHOD = "pkg.Service.Method"
-
-
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 def limiter(redis: RedisServer, **settings: object) -> RateLimits:
@@ -39,8 +29,8 @@ async def outcomes(limits: RateLimits, n: int, caller: str = "user:alice") -> li
     return statuses
 
 
-async def test_two_limiters_share_one_count(redis: RedisServer) -> None:
-    first, second = limiter(redis), limiter(redis)
+async def test_two_limiters_share_one_count(redis_server: RedisServer) -> None:
+    first, second = limiter(redis_server), limiter(redis_server)
     try:
         assert await outcomes(first, 3) == [200] * 3
         assert await outcomes(second, 3) == [200, 200, 429]
@@ -52,32 +42,32 @@ async def test_two_limiters_share_one_count(redis: RedisServer) -> None:
 
 
 async def test_redis_down_fails_open_with_a_warning_then_tries_again(
-    redis: RedisServer, caplog: pytest.LogCaptureFixture
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     clock = ManualClock()
     limits = RateLimits(
-        RateLimitSettings(storage_uri=redis.uri, routes={METHOD: "2/minute"}, storage_retry_seconds=5),
+        RateLimitSettings(storage_uri=redis_server.uri, routes={METHOD: "2/minute"}, storage_retry_seconds=5),
         monotonic=clock,
     )
     try:
         assert await outcomes(limits, 3) == [200, 200, 429]
-        redis.stop()
+        redis_server.stop()
         with caplog.at_level(logging.WARNING):
             assert await outcomes(limits, 5) == [200] * 5
         warnings = [r for r in caplog.records if "rate-limit storage failed" in r.getMessage()]
         assert len(warnings) == 1  # one warning, then no request waits on a dead Redis until the retry time
         assert limits.storage_failures == 1
-        redis.start()
+        redis_server.start()
         clock.advance(5)
         assert await outcomes(limits, 3) == [200, 200, 429]  # counting again (a fresh Redis, a fresh count)
     finally:
         await limits.close()
 
 
-async def test_redis_down_can_fail_closed(redis: RedisServer) -> None:
-    limits = limiter(redis, fail_open=False)
+async def test_redis_down_can_fail_closed(redis_server: RedisServer) -> None:
+    limits = limiter(redis_server, fail_open=False)
     try:
-        redis.stop()
+        redis_server.stop()
         with pytest.raises(GatewayError) as refused:
             await limits.check(limits.for_method(METHOD), "user:alice")
         assert (refused.value.http_status, refused.value.headers["Retry-After"]) == (503, "5")

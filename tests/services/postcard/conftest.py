@@ -1,9 +1,10 @@
 """Fixtures for the postcard-service tests: settings in tmp_path, running servers, worker processes.
 
 Servers are real (127.0.0.1, port 0), the database is a real SQLite file in tmp_path, and
-workers that must be killed are real processes (killed by their own PID only). Test modules
-live in a folder without __init__.py, so their names carry a ``postcard_`` prefix to stay
-unique across the suite.
+workers that must be killed are real processes (killed by their own PID only). The queue is
+SQLite's unless a test asks for ``backend`` "redis" (``backends.both_backends``): then a real
+redis-server of the test's own. Test modules live in a folder without __init__.py, so their
+names carry a ``postcard_`` prefix to stay unique across the suite.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.postcard.server import create_server
 from services.postcard.settings import PostcardServiceSettings, PostcardTlsSettings
+from tests.services.postcard.backends import OpenView, QueueView, view_of
 from tests.services.postcard.support import (
     USER_SERVICE_KEY,
     MakeSettings,
@@ -29,6 +31,7 @@ from tests.services.postcard.support import (
 )
 from tests.support.grpc_services import started
 from tests.support.pki import tls_settings
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(autouse=True)
@@ -40,10 +43,26 @@ def _no_postcard_service_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, pki: Path) -> MakeSettings:
-    """Settings for a fast test server on a free port with its database in tmp_path.
+def backend() -> str:
+    """The queue backend of `make_settings`: SQLite, unless the test is parametrized (`both_backends`)."""
+    return "sqlite"
 
-    Keyword overrides replace top-level values and merge into the nested ``worker``/``generator``/``watch`` ones.
+
+@pytest.fixture
+def queue_settings(backend: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The `queue` settings of `backend`; for Redis, the test's own `redis_server` (started only then)."""
+    if backend == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        return {"backend": "redis", "redis_url": server.url}
+    return {"backend": backend}
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, queue_settings: dict[str, Any], pki: Path) -> MakeSettings:
+    """Settings for a fast test server on a free port with its database in tmp_path, on the test's backend, mutual TLS
+    as deployed and callers' tokens verified against `USER_SERVICE_KEY`.
+
+    Keyword overrides replace top-level values and merge into the nested ``queue``/``worker``/``generator`` ones.
     """
 
     def make(**overrides: Any) -> PostcardServiceSettings:
@@ -53,6 +72,7 @@ def make_settings(tmp_path: Path, pki: Path) -> MakeSettings:
             "grace_seconds": 0.5,
             "drain_seconds": 0,
             "db_path": tmp_path / "postcards.sqlite3",
+            "queue": queue_settings,
             "worker": {"embedded": True, "count": 2, "lease_seconds": 5, "poll_interval_seconds": 0.05},
             "generator": {"delay_seconds": 0.05, "blocked_words": ["forbidden", "scam"]},
             "watch": {"interval_seconds": 0.05},
@@ -70,6 +90,27 @@ def make_settings(tmp_path: Path, pki: Path) -> MakeSettings:
 @pytest.fixture
 def settings(make_settings: MakeSettings) -> PostcardServiceSettings:
     return make_settings()
+
+
+@pytest.fixture
+def open_view() -> Iterator[OpenView]:
+    """``open_view(settings)``: the state of the queue of `settings`, read from outside (closed after the test).
+    For Redis, the lease its holdings are measured by is that of `settings`."""
+    views: list[QueueView] = []
+
+    def open_(settings: PostcardServiceSettings) -> QueueView:
+        views.append(view_of(settings))
+        return views[-1]
+
+    yield open_
+    for view in views:
+        view.close()
+
+
+@pytest.fixture
+def queue_view(open_view: OpenView, settings: PostcardServiceSettings) -> QueueView:
+    """The state of the test's queue (`settings`), read from outside."""
+    return open_view(settings)
 
 
 @pytest.fixture

@@ -163,18 +163,3 @@ def start_worker_process(settings: PostcardServiceSettings, log_path: Path) -> W
         stderr=log_file,
     )
     return WorkerProcess(process, log_path, log_file)
-
-
-async def wait_for_claim(db_path: Path, task_id: str, worker: WorkerProcess, within: float = 15.0) -> tuple:
-    """(lease_owner, lease_token, attempts) once `worker` holds the task's lease; fails after `within` seconds."""
-    deadline = time.monotonic() + within
-    for _ in range(int(within / 0.05) + 1):
-        rows = query(db_path, "SELECT lease_owner, lease_token, attempts FROM queue WHERE task_id = ?", task_id)
-        if rows and rows[0][0] and f":{worker.pid}:" in rows[0][0]:
-            return rows[0]
-        if worker.process.poll() is not None:
-            raise AssertionError(f"worker exited early: {worker.log_path.read_text()}")
-        if time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"worker {worker.pid} did not claim {task_id}: {worker.log_path.read_text()}")

@@ -1,4 +1,6 @@
-"""End to end through gRPC with embedded workers: create -> completed, reads, failures, idempotency, ownership."""
+"""End to end through gRPC with embedded workers: create -> completed, reads, failures, idempotency, ownership.
+
+The tests of what workers do run on both queue backends (`both_backends`)."""
 from __future__ import annotations
 
 import asyncio
@@ -10,12 +12,14 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
+from tests.services.postcard.backends import QueueView, both_backends
 from tests.services.postcard.support import Running, as_user, count_rows, query
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-async def test_create_is_completed_by_a_worker_and_readable(running: Running) -> None:
+@both_backends
+async def test_create_is_completed_by_a_worker_and_readable(running: Running, queue_view: QueueView) -> None:
     task_id = await running.create("alice", theme="Sunset <over> the bay & more", message="See you {{soon}}!")
 
     status = await running.wait_finished("alice", task_id)
@@ -52,6 +56,7 @@ async def test_create_is_completed_by_a_worker_and_readable(running: Running) ->
         (card.postcard_id, card.image_url, card.theme)
     ]
     assert listed.postcards[0].created_at == card.created_at
+    assert queue_view.unfinished() == 0
 
 
 async def test_list_is_newest_first(running: Running) -> None:
@@ -65,7 +70,8 @@ async def test_list_is_newest_first(running: Running) -> None:
     assert [summary.theme for summary in listed.postcards] == ["second", "first"]
 
 
-async def test_moderation_rejection_fails_the_task_with_its_reason(running: Running) -> None:
+@both_backends
+async def test_moderation_rejection_fails_the_task_with_its_reason(running: Running, queue_view: QueueView) -> None:
     task_id = await running.create("alice", message="This is a SCAM, send money")
 
     status = await running.wait_finished("alice", task_id)
@@ -74,7 +80,7 @@ async def test_moderation_rejection_fails_the_task_with_its_reason(running: Runn
     assert status.error == "content rejected by moderation: message contains a blocked word"
     assert not status.HasField("data")
     assert count_rows(running.db_path, "postcards") == 0
-    assert count_rows(running.db_path, "queue") == 0
+    assert queue_view.unfinished() == 0
 
 
 async def test_same_idempotency_key_returns_the_same_task(running: Running) -> None:
@@ -88,6 +94,7 @@ async def test_same_idempotency_key_returns_the_same_task(running: Running) -> N
     assert count_rows(running.db_path, "tasks") == 3
 
 
+@both_backends
 async def test_concurrent_creates_with_one_key_make_one_task(running: Running) -> None:
     task_ids = await asyncio.gather(*(running.create("alice", idempotency_key="burst") for _ in range(10)))
 

@@ -1,6 +1,6 @@
 """The postcard-service observed: the create call's request id and trace context travel with the queued
-task to the worker; server spans; the worker's span linked to the create's; metrics of calls, tasks and
-the queue's backlog on their own ports."""
+task to the worker (through either queue backend); server spans; the worker's span linked to the
+create's; metrics of calls, tasks and the queue's backlog on their own ports."""
 from __future__ import annotations
 
 import functools
@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from services.postcard.server import SERVICE_NAME, create_server
+from tests.services.postcard.backends import both_backends
 from tests.services.postcard.support import (
     VALID_FIELDS,
     MakeSettings,
@@ -19,7 +20,6 @@ from tests.services.postcard.support import (
     Serve,
     SpawnWorker,
     as_user,
-    count_rows,
     query,
 )
 from tests.support.grpc_services import started
@@ -54,6 +54,7 @@ async def test_the_queued_task_carries_the_create_calls_request_id_and_tracepare
         assert origin(running, neither) == (None, None)
 
 
+@both_backends
 async def test_the_create_call_and_the_workers_lines_for_its_task_carry_its_request_id(
     running: Running, logs: Records
 ) -> None:
@@ -67,6 +68,7 @@ async def test_the_create_call_and_the_workers_lines_for_its_task_carry_its_requ
     assert logs.find("task completed", task_id=task_id)[0].request_id == "r-create"
 
 
+@both_backends
 async def test_the_create_gets_a_server_span_in_the_callers_trace_and_the_workers_span_links_to_it(
     make_settings: MakeSettings, tracing: MemoryTracing, logs: Records
 ) -> None:
@@ -101,8 +103,13 @@ async def test_the_create_gets_a_server_span_in_the_callers_trace_and_the_worker
     assert logs.find("rpc", method=CREATE)[0].trace_id == format(client.trace_id, "032x")
 
 
+def unfinished(running: Running) -> int:
+    return query(running.db_path, "SELECT COUNT(*) FROM tasks WHERE status = 'processing'")[0][0]
+
+
+@both_backends
 async def test_metrics_show_calls_tasks_and_the_backlog_until_a_worker_drains_it(
-    serve: Serve, make_settings: MakeSettings, spawn_worker: SpawnWorker
+    serve: Serve, make_settings: MakeSettings, spawn_worker: SpawnWorker, backend: str
 ) -> None:
     settings = make_settings(metrics_port=0, worker={"embedded": False, "metrics_port": 0})
     async with serve(settings) as running:
@@ -113,7 +120,7 @@ async def test_metrics_show_calls_tasks_and_the_backlog_until_a_worker_drains_it
         await create(running.stub, idempotency_key="k")  # the same task again: not a new one
         await create(running.stub, x_request_id="r-queued")
 
-        [(oldest,)] = query(running.db_path, "SELECT MIN(enqueued_at) FROM queue")
+        [(oldest,)] = query(running.db_path, "SELECT MIN(created_at) FROM tasks")
         before = time.time()
         samples = await scrape(port)
         after = time.time()
@@ -121,12 +128,20 @@ async def test_metrics_show_calls_tasks_and_the_backlog_until_a_worker_drains_it
                      "grpc_code": "OK"}
         assert sample(samples, "grpc_server_handled_total", **create_ok) == 4
         assert sample(samples, "postcard_tasks_accepted_total") == 3
-        assert sample(samples, "postcard_queue_depth") == 3
+        assert sample(samples, "postcard_queue_depth") == 3  # on the stream or not, waiting all the same
         age = sample(samples, "postcard_queue_oldest_task_age_seconds")
         assert age is not None and before - oldest <= age <= after - oldest
+        if backend == "redis":  # the service's relay sent them to the stream when they were created
+            async def relayed() -> bool:
+                samples = await scrape(port)
+                return sample(samples, "postcard_outbox_relayed_total") == 3
+            await wait_until(relayed, 30, "the service relayed the tasks")
+            assert sample(await scrape(port), "postcard_outbox_backlog") == 0
+        else:
+            assert sample(samples, "postcard_outbox_backlog") is None  # the table is the queue itself
 
         worker = spawn_worker(settings)
-        await wait_until(lambda: count_rows(running.db_path, "queue") == 0, 30, "the worker drained the queue")
+        await wait_until(lambda: unfinished(running) == 0, 30, "the worker drained the queue")
 
         samples = await scrape(port)
         assert sample(samples, "postcard_queue_depth") == 0

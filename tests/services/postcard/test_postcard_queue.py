@@ -1,7 +1,14 @@
-"""The lease protocol on a real SQLite file: claims, expiry, fencing, give-up, release, concurrency."""
+"""The queue contract on both backends: claims, expiry, fencing, give-up, release, concurrency.
+
+SQLite: leases on a real SQLite file, their time moved by a `ManualClock`. Redis: a real
+redis-server; a lease's time is moved by setting the pending entries' idle time (XCLAIM IDLE), so
+that neither waits for real time to pass. What only Redis has (duplicates, the relay) is in
+test_postcard_redis_queue.py.
+"""
 from __future__ import annotations
 
-import threading
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -10,133 +17,123 @@ from services.common.sqlite import Database
 from services.postcard.artwork import render
 from services.postcard.model import PostcardRequest
 from services.postcard.schema import open_database
-from services.postcard.settings import AdmissionSettings
-from services.postcard.store import PostcardStore
-from services.postcard.taskqueue import TaskQueue
-from tests.services.postcard.support import count_rows, query
-from tests.support.waiting import ManualClock
+from tests.services.postcard.backends import BACKENDS
+from tests.services.postcard.queues import Queues, RedisQueues, SqliteQueues, one_claimed
+from tests.services.postcard.support import query
+from tests.support.redis_server import RedisServer
 
 REQUEST = PostcardRequest(mood="calm", style="ink", theme="mountains")
+ARTWORK = render(REQUEST, "/x")
 
 
-@pytest.fixture
-def clock() -> ManualClock:
-    """Lease expiry without waiting for real time to pass."""
-    return ManualClock(1_800_000_000.0)
+@pytest.fixture(params=BACKENDS)
+async def queues(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Queues]:
+    db = open_database(tmp_path / "queue.sqlite3")
+    made: Queues
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        made = RedisQueues(db, server)
+    else:
+        made = SqliteQueues(db)
+    yield made
+    await made.close()
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    return open_database(tmp_path / "queue.sqlite3")
-
-
-def make_tasks(db: Database, count: int) -> list[str]:
-    store = PostcardStore(db, AdmissionSettings(max_unfinished_per_user=count))  # the queue's tests, not admission's
-    return [store.create_task("alice", PostcardRequest("calm", "ink", f"theme {n}"))[0] for n in range(count)]
-
-
-def test_database_uses_wal(db: Database) -> None:
+def test_database_uses_wal(tmp_path: Path) -> None:
+    db: Database = open_database(tmp_path / "queue.sqlite3")
     assert query(db.path, "PRAGMA journal_mode") == [("wal",)]
 
 
-def test_claims_oldest_first_and_never_twice(db: Database) -> None:
-    first, second = make_tasks(db, 2)
-    queue = TaskQueue(db, lease_seconds=30, max_attempts=3)
+async def test_claims_oldest_first_and_never_twice(queues: Queues) -> None:
+    first, second = await queues.make_tasks(2)
+    queue = queues.queue()
 
-    claims = [queue.claim("w1"), queue.claim("w2"), queue.claim("w3")]
+    claims = [await queue.claim("w1"), await queue.claim("w2"), await queue.claim("w3")]
 
     assert [c.task_id if c else None for c in claims] == [first, second, None]
 
 
-def test_a_lease_is_exclusive_until_it_expires(db: Database, clock: ManualClock) -> None:
-    make_tasks(db, 1)
-    queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
-    holder = queue.claim("worker-1")
+async def test_a_lease_is_exclusive_until_it_expires(queues: Queues) -> None:
+    queue, holder = await one_claimed(queues, "worker-1")
 
-    clock.advance(29.9)
-    assert queue.claim("worker-2") is None
-    assert queue.renew(holder)  # a live worker extends its lease: 30 s from now
-    clock.advance(29.9)
-    assert queue.claim("worker-2") is None
-    clock.advance(0.1)
-    assert queue.claim("worker-2") is not None
+    await queues.age(20)
+    assert await queue.claim("worker-2") is None
+    assert await queue.renew(holder)  # a live worker extends its lease: 30 s from now
+    await queues.age(20)
+    assert await queue.claim("worker-2") is None
+    await queues.age(10)
+    assert await queue.claim("worker-2") is not None
 
 
-def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(db: Database, clock: ManualClock) -> None:
-    [task_id] = make_tasks(db, 1)
-    queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
-    stale = queue.claim("dead-worker")
-    clock.advance(30)
+async def test_expired_lease_is_reclaimed_and_the_old_holder_is_fenced_off(queues: Queues) -> None:
+    queue, stale = await one_claimed(queues, "dead-worker")
+    task_id = stale.task_id
+    await queues.age(30)
 
-    fresh = queue.claim("live-worker")
+    fresh = await queue.claim("live-worker")
 
     assert fresh is not None and fresh.task_id == task_id and fresh.attempts == 2
-    assert not queue.renew(stale)
-    assert not queue.complete(stale, "p-stale", render(REQUEST, "/x"))
-    assert not queue.fail(stale, "stale")
-    assert queue.complete(fresh, "p-fresh", render(REQUEST, "/x"))
-    assert query(db.path, "SELECT postcard_id, task_id FROM postcards") == [("p-fresh", task_id)]
-    assert query(db.path, "SELECT status, postcard_id FROM tasks") == [("completed", "p-fresh")]
-    assert count_rows(db.path, "queue") == 0
+    assert not await queue.renew(stale)
+    assert not await queue.release(stale)
+    assert not await queue.complete(stale, "p-stale", ARTWORK)
+    assert not await queue.fail(stale, "stale")
+    assert await queue.complete(fresh, "p-fresh", ARTWORK)
+    assert query(queues.db.path, "SELECT postcard_id, task_id FROM postcards") == [("p-fresh", task_id)]
+    assert query(queues.db.path, "SELECT status, postcard_id FROM tasks") == [("completed", "p-fresh")]
+    assert queues.unfinished() == 0
     # A second completion by the winner is impossible too: the message is gone.
-    assert not queue.complete(fresh, "p-again", render(REQUEST, "/x"))
+    assert not await queue.complete(fresh, "p-again", ARTWORK)
 
 
-def test_expired_but_unclaimed_lease_may_still_finish(db: Database, clock: ManualClock) -> None:
-    make_tasks(db, 1)
-    queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
-    claim = queue.claim("slow-worker")
-    clock.advance(60)
+async def test_expired_but_unclaimed_lease_may_still_finish(queues: Queues) -> None:
+    queue, claim = await one_claimed(queues, "slow-worker")
+    await queues.age(60)
 
-    assert queue.renew(claim)
-    assert queue.complete(claim, "p1", render(REQUEST, "/x"))
+    assert await queue.renew(claim)
+    assert await queue.complete(claim, "p1", ARTWORK)
 
 
-def test_gives_up_after_max_attempts(db: Database, clock: ManualClock) -> None:
-    [task_id] = make_tasks(db, 1)
-    queue = TaskQueue(db, lease_seconds=30, max_attempts=3, clock=clock)
+async def test_gives_up_after_max_attempts(queues: Queues) -> None:
+    [task_id] = await queues.make_tasks(1)
+    given_up: list[int] = []
+    queue = queues.queue(on_give_up=given_up.append)
     for attempt in (1, 2, 3):
-        claim = queue.claim(f"crashing-{attempt}")
+        claim = await queue.claim(f"crashing-{attempt}")
         assert claim is not None and claim.attempts == attempt
-        clock.advance(30)
+        await queues.age(30)
 
-    assert queue.claim("next") is None
-    [(status, error)] = query(db.path, "SELECT status, error FROM tasks WHERE task_id = ?", task_id)
+    assert await queue.claim("next") is None
+    [(status, error)] = query(queues.db.path, "SELECT status, error FROM tasks WHERE task_id = ?", task_id)
     assert status == "failed"
     assert error == "generation failed: the worker stopped before finishing, 3 attempt(s) made"
-    assert count_rows(db.path, "queue") == 0
+    assert queues.unfinished() == 0
+    assert given_up == [1]
 
 
-def test_release_returns_the_task_and_the_attempt(db: Database) -> None:
-    make_tasks(db, 1)
-    queue = TaskQueue(db, lease_seconds=30, max_attempts=1)
-    claim = queue.claim("stopping-worker")
+async def test_release_returns_the_task_and_the_attempt(queues: Queues) -> None:
+    queue, claim = await one_claimed(queues, "stopping-worker", max_attempts=1)
 
-    assert queue.release(claim)
-    again = queue.claim("next-worker")
+    assert await queue.release(claim)
+    again = await queue.claim("next-worker")  # at once: no lease to wait for
 
     assert again is not None and again.attempts == 1
-    assert not queue.release(claim)
+    assert not await queue.release(claim)
+    assert await queue.complete(again, "p1", ARTWORK)
 
 
-def test_concurrent_claimers_each_get_distinct_tasks(db: Database) -> None:
-    task_ids = make_tasks(db, 30)
-    queue = TaskQueue(db, lease_seconds=30, max_attempts=3)
+async def test_concurrent_claimers_each_get_distinct_tasks(queues: Queues) -> None:
+    task_ids = await queues.make_tasks(30)
     claimed: list[str] = []
-    lock = threading.Lock()
 
-    def claimer(name: str) -> None:
+    async def claimer(name: str) -> None:
+        queue = queues.queue()  # a queue per claimer, as one per process (SQLite: each claim in a thread)
         for _ in range(40):
-            claim = queue.claim(name)
+            claim = await queue.claim(name)
             if claim is None:
                 return
-            with lock:
-                claimed.append(claim.task_id)
+            claimed.append(claim.task_id)
 
-    threads = [threading.Thread(target=claimer, args=(f"w{n}",)) for n in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    async with asyncio.timeout(60):
+        await asyncio.gather(*(claimer(f"w{n}") for n in range(6)))
 
     assert sorted(claimed) == sorted(task_ids)
