@@ -20,10 +20,11 @@ COPY generated/ generated/
 RUN sh deploy/build-runtime.sh /src /opt/venv
 
 FROM python:3.11-slim
-# /data holds the services' state (SQLite, keys); a volume mounted there starts owned by the runtime user.
+# /data holds the services' state (SQLite, keys), /tls certificates (compose's throwaway CA): a volume
+# mounted there starts owned by the runtime user.
 RUN groupadd --system --gid 10001 postcard \
     && useradd --system --uid 10001 --gid postcard --home-dir /app --create-home postcard \
-    && install --directory --owner 10001 --group 10001 /data
+    && install --directory --owner 10001 --group 10001 /data /tls
 COPY --from=builder /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

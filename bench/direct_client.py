@@ -30,11 +30,11 @@ def percentile(sorted_values: list[int], fraction: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
 
 
-async def measure(backend: str, seconds: float) -> dict[str, float]:
+async def measure(backend: str, seconds: float, token: str) -> dict[str, float]:
     async with grpc.aio.insecure_channel(backend) as channel:
         get_postcard = pb_grpc.PostcardServiceStub(channel).GetPostcard
         request = pb.GetPostcardRequest(postcard_id=POSTCARD_ID)
-        metadata = (("x-user-id", "bench-user"),)
+        metadata = (("authorization", f"Bearer {token}"),)
         for _ in range(WARM_UP_CALLS):
             await get_postcard(request, metadata=metadata)
         latencies: list[int] = []
@@ -59,8 +59,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.direct_client", description=__doc__.splitlines()[0])
     parser.add_argument("--backend", required=True, help="host:port of the stub backend")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--token", required=True, help="a bearer token the stub backend accepts")
     args = parser.parse_args()
-    print(json.dumps(uvloop.run(measure(args.backend, args.seconds))), flush=True)
+    print(json.dumps(uvloop.run(measure(args.backend, args.seconds, args.token))), flush=True)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@
          translator costs with no policy at all.
 
 All serve `GET /api/v1/postcards/{postcard_id}` under uvicorn with uvloop and httptools, one worker, like
-the gateway, and pass a constant `x-user-id` (they verify nothing).
+the gateway, and pass the client's Authorization header on as `authorization` metadata (they verify
+nothing; the stub backend verifies it, for every server alike).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any
 import grpc
 import orjson
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Header
 from google.protobuf.json_format import MessageToDict
 from starlette.types import Receive, Scope, Send
 
@@ -30,7 +31,6 @@ from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
 from .stub_backend import postcard
 
 PATH_PREFIX = "/api/v1/postcards/"
-METADATA = (("x-user-id", "bench-user"),)
 
 
 def to_json_dict(message: pb.Postcard) -> dict[str, Any]:
@@ -61,8 +61,9 @@ def naive_app(backend: str) -> FastAPI:
     app = FastAPI(lifespan=lifespan)
 
     @app.get(PATH_PREFIX + "{postcard_id}")
-    async def get_postcard(postcard_id: str) -> dict[str, Any]:
-        reply = await stubs["postcards"].GetPostcard(pb.GetPostcardRequest(postcard_id=postcard_id), metadata=METADATA)
+    async def get_postcard(postcard_id: str, authorization: str = Header("")) -> dict[str, Any]:
+        reply = await stubs["postcards"].GetPostcard(pb.GetPostcardRequest(postcard_id=postcard_id),
+                                                     metadata=(("authorization", authorization),))
         return to_json_dict(reply.postcard)
 
     return app
@@ -81,7 +82,9 @@ class RawAsgiApp:
             await self._lifespan(receive, send)
             return
         postcard_id = scope["path"][len(PATH_PREFIX):]
-        reply = await self._get_postcard(pb.GetPostcardRequest(postcard_id=postcard_id), metadata=METADATA)
+        authorization = next((value.decode() for name, value in scope["headers"] if name == b"authorization"), "")
+        reply = await self._get_postcard(pb.GetPostcardRequest(postcard_id=postcard_id),
+                                         metadata=(("authorization", authorization),))
         body = orjson.dumps(to_json_dict(reply.postcard))
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})

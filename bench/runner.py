@@ -60,7 +60,7 @@ class Bench:
 
     def run(self) -> dict[str, Any]:
         pin = self.pinning
-        self.stub = stub = servers.start_stub(self.children, pin.load_cpus)
+        self.stub = stub = servers.start_stub(self.children, pin.load_cpus, self.tokens.jwks_path)
         started = {kind: servers.start_reference(self.children, kind, stub.target, pin.server_cpus)
                    for kind in servers.REFERENCES}
         started["gateway"] = servers.start_gateway(self.children, stub.target, self.tokens.jwks_path, pin.server_cpus)
@@ -112,7 +112,8 @@ class Bench:
         """The direct grpc.aio client, one call at a time, where the gateway would run (the server core)."""
         assert self.stub is not None
         seconds = self.options.duration
-        argv = [sys.executable, "-m", "bench.direct_client", "--backend", self.stub.target, "--seconds", str(seconds)]
+        argv = [sys.executable, "-m", "bench.direct_client", "--backend", self.stub.target, "--seconds", str(seconds),
+                "--token", self.token]
         stub_before = cpu.cpu_seconds(self.stub.pid)
         result = json.loads(self.children.run(argv, cpus=self.pinning.server_cpus, timeout=seconds + 60))
         stub_used = cpu.cpu_seconds(self.stub.pid) - stub_before  # includes the client's warm-up calls

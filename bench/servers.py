@@ -29,6 +29,8 @@ def gateway_env(backend: str, jwks_path: Path) -> dict[str, str]:
     return {
         **inherited,
         "GATEWAY_UPSTREAMS": json.dumps({POSTCARD_SERVICE: {"endpoints": [backend]}}),  # health watch + breaker
+        # The references' hop: plaintext, so that the rows compare the same work (the mutual-TLS row is apart).
+        "GATEWAY_UPSTREAM_TLS__INSECURE_PLAINTEXT": "true",
         "GATEWAY_AUTH__JWKS_PATH": str(jwks_path),  # Ed25519 tokens, verified once each then cached
         # Raised so that none rejects; the limiter still counts every request (moving window, in memory).
         "GATEWAY_RATE_LIMIT__DEFAULT": "1000000/second",
@@ -38,8 +40,8 @@ def gateway_env(backend: str, jwks_path: Path) -> dict[str, str]:
     }
 
 
-def start_stub(children: Children, cpus: set[int] | None) -> Server:
-    stub = children.start_server("stub-backend", ["bench.stub_backend"], cpus=cpus)
+def start_stub(children: Children, cpus: set[int] | None, jwks_path: Path) -> Server:
+    stub = children.start_server("stub-backend", ["bench.stub_backend", "--jwks", str(jwks_path)], cpus=cpus)
     stub.wait_listening(START_TIMEOUT_SECONDS)
     return stub
 

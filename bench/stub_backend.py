@@ -3,24 +3,29 @@
 A real `grpc.aio` server of `postcardapp.postcard.v1.PostcardService` (plus
 grpc.health.v1 SERVING, so the gateway's health watcher puts it in rotation,
 and reflection): `GetPostcard` answers a fixed postcard of realistic size,
-`CreatePostcard` a task id, `ListMyPostcards` a few summaries. It checks only
-that the caller's `x-user-id` metadata is there, like the real service's first
-step, and touches no database: every server measured against it pays the same
-backend cost. Prints "listening on 127.0.0.1:PORT" on stderr once serving.
+`CreatePostcard` a task id, `ListMyPostcards` a few summaries. Its first step
+is the real service's: the caller's bearer token verified (`services.common.identity`,
+against the JWKS given with `--jwks`, cached), and it touches no database:
+every server measured against it pays the same backend cost. With `--tls-dir`
+(tls.crt, tls.key, ca.crt) it serves mutual TLS as the services do. Prints
+"listening on 127.0.0.1:PORT" on stderr once serving.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
 from postcardapp.postcard.v1 import postcard_service_pb2_grpc as pb_grpc
-from services.common.identity import require_caller
+from services.common.identity import Callers
 from services.common.server import ServiceServer, add_standard_services, bind
+from trust.settings import TokenSettings
+from trust.tls import TlsFiles
 
 SERVICE = pb.DESCRIPTOR.services_by_name["PostcardService"].full_name
 POSTCARD_ID = "9b2f6c1e-4d7a-4c2b-9f3e-1a2b3c4d5e6f"
@@ -73,34 +78,38 @@ def summaries(count: int = 5) -> list[pb.PostcardSummary]:
 class ConstantPostcards(pb_grpc.PostcardServiceServicer):
     """Constant answers, built once: the backend should cost as little as it can."""
 
-    def __init__(self) -> None:
+    def __init__(self, callers: Callers) -> None:
+        self._callers = callers
         self._list = pb.ListMyPostcardsResponse(postcards=summaries())
         self._created = pb.CreatePostcardResponse(task_id=TASK_ID)
 
     async def GetPostcard(
         self, request: pb.GetPostcardRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetPostcardResponse:
-        await require_caller(context)
+        await self._callers.require(context)
         return pb.GetPostcardResponse(postcard=postcard(request.postcard_id or POSTCARD_ID))
 
     async def CreatePostcard(
         self, request: pb.CreatePostcardRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreatePostcardResponse:
-        await require_caller(context)
+        await self._callers.require(context)
         return self._created
 
     async def ListMyPostcards(
         self, request: pb.ListMyPostcardsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListMyPostcardsResponse:
-        await require_caller(context)
+        await self._callers.require(context)
         return self._list
 
 
-async def serve(port: int) -> None:
+async def serve(port: int, jwks: Path, tls_dir: Path | None) -> None:
+    callers = Callers(TokenSettings(jwks_path=jwks))
+    await callers.start()
     server = grpc.aio.server()
-    pb_grpc.add_PostcardServiceServicer_to_server(ConstantPostcards(), server)
+    pb_grpc.add_PostcardServiceServicer_to_server(ConstantPostcards(callers), server)
     health = add_standard_services(server, [SERVICE])
-    bound = bind(server, "127.0.0.1", port)
+    tls = TlsFiles(tls_dir / "tls.crt", tls_dir / "tls.key", tls_dir / "ca.crt") if tls_dir else None
+    bound = bind(server, "127.0.0.1", port, tls)
     service = ServiceServer(server, health, [SERVICE])
     await service.start()  # health SERVING once started
     print(f"listening on 127.0.0.1:{bound}", file=sys.stderr, flush=True)
@@ -110,7 +119,10 @@ async def serve(port: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.stub_backend", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=0)
-    asyncio.run(serve(parser.parse_args().port))
+    parser.add_argument("--jwks", type=Path, required=True, help="the JWKS file the callers' tokens verify against")
+    parser.add_argument("--tls-dir", type=Path, help="serve mutual TLS with tls.crt, tls.key, ca.crt from here")
+    args = parser.parse_args()
+    asyncio.run(serve(args.port, args.jwks, args.tls_dir))
 
 
 if __name__ == "__main__":

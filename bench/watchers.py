@@ -80,7 +80,7 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def service_env(work_dir: Path, interval: float) -> dict[str, str]:
+def service_env(work_dir: Path, interval: float, jwks: Path) -> dict[str, str]:
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("POSTCARD_SERVICE_")}
     return {
         **inherited,
@@ -90,6 +90,9 @@ def service_env(work_dir: Path, interval: float) -> dict[str, str]:
         "POSTCARD_SERVICE_GENERATOR__DELAY_SECONDS": "0",
         "POSTCARD_SERVICE_WORKER__POLL_INTERVAL_SECONDS": "0.05",
         "POSTCARD_SERVICE_DRAIN_SECONDS": "0",
+        "POSTCARD_SERVICE_AUTH__JWKS_PATH": str(jwks),  # each watch's token verified, as in production
+        "POSTCARD_SERVICE_TLS__INSECURE_PLAINTEXT": "true",  # the gateway's hop in gateway_env
+        "POSTCARD_SERVICE_ADMISSION__MAX_QUEUE_DEPTH": "1000000",  # every watcher's task is let in at once
     }
 
 
@@ -168,8 +171,9 @@ def rss(server: Server) -> int:
 
 async def measure(args: argparse.Namespace, children: Children, pinning: Pinning) -> dict[str, Any]:
     tokens = Tokens(args.work_dir)
+    env = service_env(args.work_dir, args.check_interval, tokens.jwks_path)
     service = children.start_server("postcard-service", ["services.postcard", "--port", "0", "--no-embedded-worker"],
-                                    cpus=pinning.server_cpus, env=service_env(args.work_dir, args.check_interval))
+                                    cpus=pinning.server_cpus, env=env)
     service.wait_listening(START_TIMEOUT_SECONDS)
     metrics_port = service.logged_value("serving metrics", "metrics_port")
     service_metrics = f"http://127.0.0.1:{metrics_port}/metrics"
@@ -214,7 +218,7 @@ async def measure(args: argparse.Namespace, children: Children, pinning: Pinning
         cpu_before = {"gateway": cpu.cpu_seconds(gateway.pid), "service": cpu.cpu_seconds(service.pid)}
         started = time.monotonic()
         children.start_server("worker", ["services.postcard.worker_main", "--count", "4"], cpus=pinning.load_cpus,
-                              env=service_env(args.work_dir, args.check_interval))
+                              env=env)
         async with asyncio.timeout(PHASE_TIMEOUT_SECONDS):
             await asyncio.gather(*watching)
         completion_seconds = time.monotonic() - started

@@ -80,7 +80,9 @@ async def serve(
     server, port = await create_server(settings, tracer_provider=tracer_provider_from_env(name))
 
     async def announce() -> None:
-        ports = {"health_port": server.health_port} if server.health_port is not None else {}
+        ports = {f"{name}_port": number for name, number in server.http_ports.items()}
+        if server.health_port is not None:
+            ports["health_port"] = server.health_port
         log.info(f"{name} listening", extra={"host": settings.host, "port": port, **ports, **details})
 
     server.on_start(announce)

@@ -83,8 +83,8 @@ class UserServiceSettings(BaseSettings):
     health_port: int | None = Field(default=None, ge=0, le=65535)
     # Prometheus metrics over HTTP on `host`: off when unset; 0 picks a free port (logged).
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
-    # The JWKS over HTTP at http://host:jwks_port/.well-known/jwks.json, for gateways that cannot read the file:
-    # off when unset; 0 picks a free port (logged).
+    # The JWKS over HTTP(S) at host:jwks_port/.well-known/jwks.json (HTTPS with the TLS settings), for verifiers
+    # that cannot read the file: off when unset; 0 picks a free port (logged).
     jwks_port: int | None = Field(default=None, ge=0, le=65535)
     # Relative paths are relative to the working directory.
     state_dir: Path = Path(".state/user-service")

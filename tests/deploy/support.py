@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,14 @@ def unknown_variables(prefix: str, settings: type[BaseModel], variables: dict[st
             if fields is None or part not in fields:
                 unknown.append(name)
                 break
-            model = fields[part].annotation
+            model = _model_of(fields[part].annotation)
     return unknown
+
+
+def _model_of(annotation: Any) -> Any:
+    """The settings model of a field's annotation (`X | None` is X)."""
+    models = [arg for arg in typing.get_args(annotation) if isinstance(arg, type) and issubclass(arg, BaseModel)]
+    return models[0] if models else annotation
 
 
 def settings_from(monkeypatch: pytest.MonkeyPatch, program: str, variables: dict[str, str]) -> BaseSettings:

@@ -33,8 +33,8 @@ def grpc_port(name: str, monkeypatch: pytest.MonkeyPatch) -> int:
 
 
 def test_our_containers_run_real_entry_points_with_real_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert set(OURS) == {"gateway-1", "gateway-2", "user-service", "postcard-service", "postcard-worker"}
-    for name in OURS:
+    assert set(OURS) == {"certs", "gateway-1", "gateway-2", "user-service", "postcard-service", "postcard-worker"}
+    for name in set(OURS) - {"certs"}:
         assert program(name) in entry_points(), name
         prefix, settings = SETTINGS[program(name)]
         assert unknown_variables(prefix, settings, environment(name)) == [], name
@@ -51,10 +51,35 @@ def test_gateways_find_every_replica_of_the_services_by_dns(monkeypatch: pytest.
             assert SERVICES[gateway]["depends_on"][host]["condition"] == "service_healthy"
 
 
-def test_gateways_verify_tokens_with_the_user_services_published_keys() -> None:
-    url = urlsplit(environment("gateway-1")["GATEWAY_AUTH__JWKS_URL"])
-    assert (url.hostname, url.port, url.path) == (
-        "user-service", int(environment("user-service")["USER_SERVICE_JWKS_PORT"]), "/.well-known/jwks.json")
+def test_gateways_and_services_verify_tokens_with_the_user_services_keys_over_https() -> None:
+    for name, prefix in (("gateway-1", "GATEWAY_AUTH__"), ("postcard-service", "POSTCARD_SERVICE_AUTH__")):
+        url = urlsplit(environment(name)[f"{prefix}JWKS_URL"])
+        assert (url.scheme, url.hostname, url.port, url.path) == (
+            "https", "user-service", int(environment("user-service")["USER_SERVICE_JWKS_PORT"]),
+            "/.well-known/jwks.json"), name
+        assert environment(name)[f"{prefix}JWKS_CA_FILE"].startswith("/tls/"), name
+
+
+def test_every_hop_is_mutual_tls_with_the_certificates_the_certs_service_issues() -> None:
+    certs = SERVICES["certs"]
+    assert certs["command"][0] == "postcard-certs" and certs["restart"] == "no"
+    folder, *identities = certs["command"][1:]
+    assert [volume.split(":")[1] for volume in certs["volumes"]] == [folder]
+    for name, identity, prefix in (("gateway-1", "gateway", "GATEWAY_UPSTREAM_TLS__"),
+                                   ("gateway-2", "gateway", "GATEWAY_UPSTREAM_TLS__"),
+                                   ("user-service", "user-service", "USER_SERVICE_TLS__"),
+                                   ("postcard-service", "postcard-service", "POSTCARD_SERVICE_TLS__")):
+        variables = environment(name)
+        assert identity in identities
+        assert {variables[f"{prefix}{f}"] for f in ("CERT_FILE", "KEY_FILE", "CA_FILE")} == {
+            f"{folder}/{identity}/{file}" for file in ("tls.crt", "tls.key", "ca.crt")}, name
+        assert f"{prefix}INSECURE_PLAINTEXT" not in variables, name
+        assert f"tls:{folder}:ro" in SERVICES[name]["volumes"], name
+    for name in ("user-service", "postcard-service"):
+        assert SERVICES[name]["depends_on"]["certs"] == {"condition": "service_completed_successfully"}
+    # Each service's certificate names the DNS name the gateways check it against.
+    for upstream in json.loads(environment("gateway-1")["GATEWAY_UPSTREAMS"]).values():
+        assert upstream["dns"].rsplit(":", 1)[0] in identities
 
 
 def test_gateways_share_their_rate_limits_in_redis() -> None:
@@ -64,9 +89,13 @@ def test_gateways_share_their_rate_limits_in_redis() -> None:
     assert "redis-server" in SERVICES["redis"]["command"]
 
 
-def test_postcard_service_and_workers_share_one_database() -> None:
+def test_postcard_service_and_workers_share_one_database_and_one_queue() -> None:
     service, worker = environment("postcard-service"), environment("postcard-worker")
     assert service["POSTCARD_SERVICE_DB_PATH"] == worker["POSTCARD_SERVICE_DB_PATH"]
+    for variables in (service, worker):
+        assert variables["POSTCARD_SERVICE_QUEUE__BACKEND"] == "redis"
+        assert urlsplit(variables["POSTCARD_SERVICE_QUEUE__REDIS_URL"]).hostname == "redis"
+    assert "--appendonly" in SERVICES["redis"]["command"]  # relayed entries live only in Redis
     database_dir = service["POSTCARD_SERVICE_DB_PATH"].rsplit("/", 1)[0]
     for name in ("postcard-service", "postcard-worker"):
         mounts = [volume.split(":") for volume in SERVICES[name]["volumes"]]
@@ -75,15 +104,17 @@ def test_postcard_service_and_workers_share_one_database() -> None:
     assert "--no-embedded-worker" in SERVICES["postcard-service"]["command"]
 
 
-def test_health_checks_ask_each_service_on_its_own_port(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("user-service", "postcard-service"):
+def test_health_checks_ask_each_service_on_its_health_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The gRPC port wants a client certificate; the plaintext health-only port answers the same statuses.
+    for name, prefix in (("user-service", "USER_SERVICE_"), ("postcard-service", "POSTCARD_SERVICE_")):
         test = SERVICES[name]["healthcheck"]["test"]
         assert test[:3] == ["CMD", "postcard-probe", "grpc"]
-        assert test[3] == f"127.0.0.1:{grpc_port(name, monkeypatch)}"
+        assert test[3] == f"127.0.0.1:{environment(name)[f'{prefix}HEALTH_PORT']}"
+        assert environment(name)[f"{prefix}HEALTH_PORT"] != str(grpc_port(name, monkeypatch))
 
 
 def test_every_process_sends_traces_to_the_collector_and_the_collector_to_jaeger() -> None:
-    for name in OURS:
+    for name in set(OURS) - {"certs"}:
         endpoint = urlsplit(environment(name)["OTEL_EXPORTER_OTLP_ENDPOINT"])
         assert (endpoint.hostname, endpoint.port) == ("otel-collector", 4317), name
         assert environment(name)["OTEL_SERVICE_NAME"], name

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.pki import tls_env
 from tests.support.processes import REPO, Child
 from tests.support.waiting import wait_until
 
@@ -60,24 +61,39 @@ async def test_every_entry_point_runs_from_the_installed_image_runtime(tmp_path:
         return child
 
     state.mkdir()
+    # The internal hop's certificates, by the image's own postcard-certs (as compose's `certs` service does).
+    tls = state / "tls"
+    await asyncio.to_thread(subprocess.run, [str(binary / "postcard-certs"), str(tls), "gateway", "user-service",
+                                             "postcard-service", "developer"], check=True, capture_output=True,
+                            timeout=60)
     try:
         user = start("user-service", ["user-service", "--port", "0"], USER_SERVICE_STATE_DIR=str(state / "user"),
                      USER_SERVICE_WECHAT__DEV_FAKE="true", USER_SERVICE_JWT__GENERATE_DEV_KEY="true",
-                     USER_SERVICE_DRAIN_SECONDS="0")
+                     USER_SERVICE_DRAIN_SECONDS="0", USER_SERVICE_JWKS_PORT="0",
+                     **tls_env(tls, "user-service", "USER_SERVICE_TLS__"))
         await user.wait_listening()
+        [listening] = user.logged("user-service listening")
+        jwks_port = listening["jwks_port"]
         db = {"POSTCARD_SERVICE_DB_PATH": str(state / "postcards.sqlite3"), "POSTCARD_SERVICE_DRAIN_SECONDS": "0",
               "POSTCARD_SERVICE_GENERATOR__DELAY_SECONDS": "0.05",
               "POSTCARD_SERVICE_WORKER__POLL_INTERVAL_SECONDS": "0.05"}
-        postcard = start("postcard-service", ["postcard-service", "--port", "0", "--no-embedded-worker"], **db)
+        postcard = start("postcard-service", ["postcard-service", "--port", "0", "--no-embedded-worker"], **db,
+                         POSTCARD_SERVICE_AUTH__JWKS_URL=f"https://localhost:{jwks_port}/.well-known/jwks.json",
+                         POSTCARD_SERVICE_AUTH__JWKS_CA_FILE=str(tls / "ca.crt"),
+                         **tls_env(tls, "postcard-service", "POSTCARD_SERVICE_TLS__"))
         await postcard.wait_listening()
         start("postcard-worker", ["postcard-worker"], **db)
         gateway = start("postcard-gateway", ["postcard-gateway", "--port", "0"],
-                        GATEWAY_AUTH__JWKS_PATH=str(state / "user" / "jwks.json"),
+                        GATEWAY_AUTH__JWKS_URL=f"https://localhost:{jwks_port}/.well-known/jwks.json",
+                        GATEWAY_AUTH__JWKS_CA_FILE=str(tls / "ca.crt"),
                         GATEWAY_HTTP__DRAIN_SECONDS="0",
                         GATEWAY_UPSTREAMS=json.dumps({
-                            "postcardapp.user.v1.UserService": {"endpoints": [f"127.0.0.1:{user.port}"]},
-                            "postcardapp.postcard.v1.PostcardService": {"endpoints": [f"127.0.0.1:{postcard.port}"]},
-                        }))
+                            "postcardapp.user.v1.UserService": {"endpoints": [f"127.0.0.1:{user.port}"],
+                                                                "tls_server_name": "user-service"},
+                            "postcardapp.postcard.v1.PostcardService": {"endpoints": [f"127.0.0.1:{postcard.port}"],
+                                                                        "tls_server_name": "postcard-service"},
+                        }),
+                        **tls_env(tls, "gateway", "GATEWAY_UPSTREAM_TLS__"))
         await gateway.wait_listening()
         base = f"http://127.0.0.1:{gateway.port}"
 
@@ -86,7 +102,11 @@ async def test_every_entry_point_runs_from_the_installed_image_runtime(tmp_path:
 
         await wait_until(lambda: probe("http", f"{base}/actuator/health/readiness"), PROBE_BOUND_SECONDS,
                          "the installed gateway is ready")
-        assert probe("grpc", f"127.0.0.1:{postcard.port}") and probe("grpc", f"127.0.0.1:{user.port}")
+        developer = ["--cacert", str(tls / "ca.crt"), "--cert", str(tls / "developer" / "tls.crt"),
+                     "--key", str(tls / "developer" / "tls.key")]
+        assert probe("grpc", f"127.0.0.1:{postcard.port}", *developer)
+        assert probe("grpc", f"127.0.0.1:{user.port}", *developer)
+        assert not probe("grpc", f"127.0.0.1:{user.port}")  # no client certificate: refused
 
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             token = (await client.post("/api/v1/users/login", json={"code": "c"})).json()["token"]

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -19,6 +20,7 @@ from .support import REPO, SETTINGS, entry_points, load_yaml_documents, settings
 
 K8S = REPO / "deploy" / "k8s"
 VERSION = "1.31.0"
+SECRET_VALUE = "a value from a Secret, long enough for any of them"
 MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
 
 
@@ -73,7 +75,7 @@ def test_our_programs_run_the_image_with_real_entry_points_and_real_settings(mon
             continue
         program = container["command"][0]
         assert program in entry_points(), workload
-        variables = {e["name"]: e.get("value", "from-a-secret") for e in container.get("env", [])}
+        variables = {e["name"]: e.get("value", SECRET_VALUE) for e in container.get("env", [])}
         if any("configMapRef" in source for source in container.get("envFrom", [])):
             variables.update(config)
         assert unknown_variables(SETTINGS[program][0], SETTINGS[program][1], variables) == [], workload
@@ -83,14 +85,65 @@ def test_our_programs_run_the_image_with_real_entry_points_and_real_settings(mon
         settings_from(monkeypatch, program, variables)  # would start (ValidationError otherwise)
 
 
+def env_of(workload: str, kind: str = "Deployment") -> dict[str, str]:
+    container = named(kind, workload)["spec"]["template"]["spec"]["containers"][0]
+    variables = {e["name"]: e.get("value", SECRET_VALUE) for e in container.get("env", [])}
+    if any("configMapRef" in source for source in container.get("envFrom", [])):
+        variables.update(named("ConfigMap", "gateway-config")["data"])
+    return variables
+
+
 def test_probes_ask_the_endpoints_that_answer() -> None:
     gateway = named("Deployment", "gateway")["spec"]["template"]["spec"]["containers"][0]
     assert gateway["livenessProbe"]["httpGet"]["path"] == "/actuator/health/liveness"
     assert gateway["readinessProbe"]["httpGet"]["path"] == "/actuator/health/readiness"
-    for name, port in (("user-service", 50051), ("postcard-service", 50052)):
+    # The kubelet's gRPC probes present no client certificate: they ask the plaintext health-only port.
+    for name, prefix in (("user-service", "USER_SERVICE_"), ("postcard-service", "POSTCARD_SERVICE_")):
         container = named("Deployment", name)["spec"]["template"]["spec"]["containers"][0]
-        assert container["livenessProbe"]["grpc"]["port"] == port
-        assert container["readinessProbe"]["grpc"]["port"] == port
+        health_port = int(env_of(name)[f"{prefix}HEALTH_PORT"])
+        assert {"name": "health", "containerPort": health_port} in container["ports"]
+        assert container["livenessProbe"]["grpc"]["port"] == health_port
+        assert container["readinessProbe"]["grpc"]["port"] == health_port
+
+
+def mounted_from_secret(workload: str, path: str) -> str:
+    """The Secret a file of `workload`'s container comes from."""
+    pod = named("Deployment", workload)["spec"]["template"]["spec"]
+    (mount,) = [m for m in pod["containers"][0]["volumeMounts"] if path.startswith(m["mountPath"] + "/")]
+    (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+    return str(volume["secret"]["secretName"])
+
+
+def test_the_internal_hop_is_mutual_tls_with_certificates_from_secrets() -> None:
+    for workload, prefix in (("gateway", "GATEWAY_UPSTREAM_TLS__"), ("user-service", "USER_SERVICE_TLS__"),
+                             ("postcard-service", "POSTCARD_SERVICE_TLS__")):
+        variables = env_of(workload)
+        assert f"{prefix}INSECURE_PLAINTEXT" not in variables, workload
+        secrets = {mounted_from_secret(workload, variables[f"{prefix}{name}"]) for name in ("CERT_FILE", "KEY_FILE",
+                                                                                             "CA_FILE")}
+        assert secrets == {f"{workload}-tls"}, workload
+
+
+def test_the_keys_travel_over_https_checked_against_the_internal_ca() -> None:
+    for workload, prefix, tls in (("gateway", "GATEWAY_AUTH__", "GATEWAY_UPSTREAM_TLS__"),
+                                  ("postcard-service", "POSTCARD_SERVICE_AUTH__", "POSTCARD_SERVICE_TLS__")):
+        variables = env_of(workload)
+        url = urlsplit(variables[f"{prefix}JWKS_URL"])
+        assert (url.scheme, url.hostname, url.path) == ("https", "user-service", "/.well-known/jwks.json"), workload
+        assert url.port == int(env_of("user-service")["USER_SERVICE_JWKS_PORT"])
+        assert variables[f"{prefix}JWKS_CA_FILE"] == variables[f"{tls}CA_FILE"], workload
+
+
+def test_postcard_replicas_share_their_page_token_secret_and_their_queue() -> None:
+    service, worker = env_of("postcard-service"), env_of("postcard-worker")
+    container = named("Deployment", "postcard-service")["spec"]["template"]["spec"]["containers"][0]
+    (secret,) = [e for e in container["env"] if e["name"] == "POSTCARD_SERVICE_PAGE_TOKEN_SECRET"]
+    assert "secretKeyRef" in secret["valueFrom"]
+    for variables in (service, worker):
+        assert variables["POSTCARD_SERVICE_QUEUE__BACKEND"] == "redis"
+        assert variables["POSTCARD_SERVICE_QUEUE__REDIS_URL"] == service["POSTCARD_SERVICE_QUEUE__REDIS_URL"]
+    redis = urlsplit(service["POSTCARD_SERVICE_QUEUE__REDIS_URL"])
+    assert int(redis.port or 6379) in [p["port"] for p in named("Service", str(redis.hostname))["spec"]["ports"]]
 
 
 def test_grpc_services_are_headless_so_dns_discovery_sees_every_pod() -> None:

@@ -14,7 +14,7 @@ from services.common.sqlite import Database
 from services.postcard.model import PostcardRequest
 from services.postcard.outbox import OutboxRelay
 from services.postcard.redisqueue import RedisTaskQueue
-from services.postcard.settings import QueueSettings
+from services.postcard.settings import AdmissionSettings, QueueSettings
 from services.postcard.sqlitequeue import SqliteTaskQueue
 from services.postcard.store import PostcardStore
 from services.postcard.stream import async_client, sync_client
@@ -56,7 +56,7 @@ async def one_claimed(queues: Queues, owner: str, *, max_attempts: int = 3) -> t
 
 
 def create_tasks(db: Database, count: int) -> list[str]:
-    store = PostcardStore(db)
+    store = PostcardStore(db, AdmissionSettings(max_unfinished_per_user=count))  # the queue's tests, not admission's
     return [store.create_task("alice", PostcardRequest("calm", "ink", f"theme {n}"))[0] for n in range(count)]
 
 

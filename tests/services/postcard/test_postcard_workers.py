@@ -8,7 +8,6 @@ import signal
 import time
 from pathlib import Path
 
-import grpc
 import pytest
 
 from postcardapp.postcard.v1 import postcard_service_pb2 as pb
@@ -25,6 +24,7 @@ from tests.services.postcard.support import (
     query,
     settings_env,
 )
+from tests.support.grpc_services import client_channel
 from tests.support.processes import Child
 from tests.support.redis_server import RedisServer
 from tests.support.waiting import wait_until
@@ -142,7 +142,7 @@ async def test_a_task_accepted_while_redis_is_down_is_completed_after_its_servic
     try:
         port = await service.wait_listening()
         redis_server.stop()
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        async with client_channel(settings, port) as channel:
             stub = pb_grpc.PostcardServiceStub(channel)
             reply = await stub.CreatePostcard(pb.CreatePostcardRequest(**VALID_FIELDS), metadata=as_user("alice"))
         task_id = reply.task_id
