@@ -66,7 +66,10 @@ class ProcessSystem:
         return child
 
     async def gateway(self, name: str, services: list[Child], upstream: dict[str, Any] | None = None,
-                      args: list[str] | None = None, **env: str) -> httpx.AsyncClient:
+                      args: list[str] | None = None, *, upstream_tls: bool = True, **env: str) -> httpx.AsyncClient:
+        """A gateway in front of `services`; `upstream_tls=False` makes it call them in plaintext (a mistake)."""
+        tls = (tls_env(self.pki, "gateway", "GATEWAY_UPSTREAM_TLS__") if upstream_tls
+               else {"GATEWAY_UPSTREAM_TLS__INSECURE_PLAINTEXT": "true"})
         upstreams = {POSTCARD_SERVICE: {"endpoints": [f"127.0.0.1:{s.port}" for s in services],
                                         "tls_server_name": "postcard-service",
                                         "health": {"reconnect_initial_seconds": 0.05, "reconnect_max_seconds": 0.5},
@@ -77,7 +80,7 @@ class ProcessSystem:
             "GATEWAY_RATE_LIMIT__DEFAULT": "1000/second",
             "GATEWAY_RATE_LIMIT__ROUTES": "{}",
             "GATEWAY_HTTP__DRAIN_SECONDS": "0",
-            **tls_env(self.pki, "gateway", "GATEWAY_UPSTREAM_TLS__"),
+            **tls,
             **env,
         }, self.root)
         self._stack.push_async_callback(child.stop)
