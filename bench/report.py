@@ -22,6 +22,7 @@ LABELS = {
     "raw": "raw ASGI + grpc.aio + orjson (the floor)",
     "naive": "naive FastAPI + grpc.aio",
     "gateway": "**gateway**, full pipeline",
+    "gateway_mtls": "gateway, mutual TLS to its stub",
     "gateway_create": "gateway, POST create",
     "gateway_light": "gateway, 1 connection",
     "direct_light": "direct grpc.aio call, 1 in flight (client's CPU)",
@@ -33,6 +34,7 @@ TARGETS = [
     ("gateway ÷ raw ASGI floor", "gateway", "raw", 1.2),
     ("gateway ÷ naive FastAPI", "gateway", "naive", 0.75),
     ("gateway ÷ bare FastAPI", "gateway", "bare", None),
+    ("gateway with mutual TLS ÷ gateway", "gateway_mtls", "gateway", None),
 ]
 LIGHT_P50_TARGET_MS = 0.3
 PACKAGES = ["grpcio", "protobuf", "uvicorn", "uvloop", "httptools", "fastapi", "starlette", "orjson", "pyjwt"]
@@ -146,6 +148,13 @@ def memory_line(memory: dict[str, Any]) -> str:
             f"{memory['cpu_us_per_request']:.0f} us CPU/request; RSS after each chunk (MiB): {samples}")
 
 
+def identity_line(identity: dict[str, Any]) -> str:
+    return (f"naming the caller, per call at a service (bench.identity): the user's JWT verified, cached "
+            f"{identity['verify_cached_us']:.1f} us, first call {identity['verify_uncached_us']:.0f} us; "
+            f"the alternative, an internal token minted by the gateway and verified by the service, "
+            f"{identity['internal_token_sign_and_verify_us']:.0f} us on every call")
+
+
 def summary(results: dict[str, Any]) -> str:
     run = results["run"]
     head = (f"{run['date']}, commit {run['commit']} (gateway/ as of {run['gateway_commit']}"
@@ -154,7 +163,7 @@ def summary(results: dict[str, Any]) -> str:
             f"{results['pinning']}")
     workers = "" if results["workers"]["supported"] else f"\nworkers: {results['workers']['note']}"
     return "\n".join([head, "", text_table(results), "", *ratio_lines(results), "",
-                      memory_line(results["memory"])]) + workers
+                      memory_line(results["memory"]), identity_line(results["identity"])]) + workers
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:
@@ -177,6 +186,7 @@ def docs_section(results: dict[str, Any], command: str) -> str:
         "",
         *(f"- {line}" for line in ratio_lines(results)),
         f"- {memory_line(results['memory'])}",
+        f"- {identity_line(results['identity'])}",
         *([f"- workers: {results['workers']['note']}"] if not results["workers"]["supported"] else []),
         DOCS_END,
     ])

@@ -2,10 +2,11 @@
 
 Per round, in this order, each for `duration` seconds: the three reference
 servers and the gateway under load (`connections` connections), the gateway
-under light load (one connection), the direct grpc.aio client, the gateway
-answering creates. Medians over the rounds are what the report shows.
-Interleaving spreads the machine's drift (other tenants, thermal) over all
-rows instead of letting it land on one.
+calling a second stub over mutual TLS, the gateway under light load (one
+connection), the direct grpc.aio client, the gateway answering creates.
+Medians over the rounds are what the report shows. Interleaving spreads the
+machine's drift (other tenants, thermal) over all rows instead of letting it
+land on one.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from trust.certs import Identity, ensure
 
 from . import cpu, servers
 from .load import Request, WrkResult, many_users_script, request_script, run_wrk
@@ -57,13 +60,20 @@ class Bench:
         create = Request(CREATE_PATH, self.token, method="POST", body=json.dumps(CREATE_BODY, ensure_ascii=False))
         self.create_script = request_script(options.work_dir / "create.lua", create)
         self.stub: Server | None = None
+        self.tls = options.work_dir / "tls"  # a throwaway internal CA for the mutual-TLS row
+        ensure(self.tls, [Identity("gateway"), Identity("stub-backend")])
 
     def run(self) -> dict[str, Any]:
         pin = self.pinning
         self.stub = stub = servers.start_stub(self.children, pin.load_cpus, self.tokens.jwks_path)
+        tls_stub = servers.start_stub(self.children, pin.load_cpus, self.tokens.jwks_path,
+                                      self.tls / "stub-backend", name="stub-backend-mtls")
         started = {kind: servers.start_reference(self.children, kind, stub.target, pin.server_cpus)
                    for kind in servers.REFERENCES}
         started["gateway"] = servers.start_gateway(self.children, stub.target, self.tokens.jwks_path, pin.server_cpus)
+        started["gateway_mtls"] = servers.start_gateway(self.children, tls_stub.target, self.tokens.jwks_path,
+                                                        pin.server_cpus, name="gateway-mtls",
+                                                        tls_dir=self.tls / "gateway")
         for server in started.values():
             server.wait_listening(servers.START_TIMEOUT_SECONDS)
         gateway = started["gateway"]
@@ -77,6 +87,7 @@ class Bench:
         plan: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             *((kind, lambda s=started[kind]: self.load(s, self.get_script, GET_PATH)) for kind in servers.REFERENCES),
             ("gateway", lambda: self.load(gateway, self.get_script, GET_PATH)),
+            ("gateway_mtls", lambda: self.load(started["gateway_mtls"], self.get_script, GET_PATH, stub=tls_stub)),
             ("gateway_light", lambda: self.load(gateway, self.get_script, GET_PATH, connections=1)),
             ("direct_light", self.direct),
             ("gateway_create", lambda: self.load(gateway, self.create_script, CREATE_PATH)),
@@ -91,21 +102,24 @@ class Bench:
             "rows": {name: {"median": medians(results), "runs": results} for name, results in runs.items()},
             "memory": self.memory(gateway),
             "workers": self.workers(),
-            "servers": {name: {"pid": s.pid, "port": s.port} for name, s in {"stub": stub, **started}.items()},
+            "identity": self.identity(),
+            "servers": {name: {"pid": s.pid, "port": s.port}
+                        for name, s in {"stub": stub, "stub_mtls": tls_stub, **started}.items()},
         }
 
     def load(self, server: Server, script: Path, path: str, seconds: int | None = None,
              connections: int | None = None, *, tree: bool = False, pinned: bool = True,
-             script_args: list[str] | None = None) -> dict[str, Any]:
-        """One wrk run against `server`, with the CPU time its process (or process tree) and the stub spent."""
-        assert self.stub is not None
+             script_args: list[str] | None = None, stub: Server | None = None) -> dict[str, Any]:
+        """One wrk run against `server`, with the CPU time its process (or process tree) and its stub spent."""
+        stub = stub or self.stub
+        assert stub is not None
         seconds = seconds or self.options.duration
         server_cpu = cpu.tree_cpu_seconds if tree else cpu.cpu_seconds
-        before, stub_before = server_cpu(server.pid), cpu.cpu_seconds(self.stub.pid)
+        before, stub_before = server_cpu(server.pid), cpu.cpu_seconds(stub.pid)
         result = run_wrk(self.children, server.url + path, script, seconds=seconds,
                          connections=connections or self.options.connections,
                          cpus=self.pinning.load_cpus if pinned else None, script_args=script_args)
-        used, stub_used = server_cpu(server.pid) - before, cpu.cpu_seconds(self.stub.pid) - stub_before
+        used, stub_used = server_cpu(server.pid) - before, cpu.cpu_seconds(stub.pid) - stub_before
         return with_cpu(result, used, stub_used)
 
     def direct(self) -> dict[str, Any]:
@@ -122,6 +136,12 @@ class Bench:
         result["backend_cpu_us_per_request"] = stub_used * 1e6 / result["requests"]
         result["errors"] = {}
         return result
+
+    def identity(self) -> dict[str, Any]:
+        """What naming the caller costs a service per call (bench.identity), on the server core."""
+        argv = [sys.executable, "-m", "bench.identity", "--seconds", str(max(1, self.options.duration // 5))]
+        log("identity: per-call cost of the caller's token")
+        return dict(json.loads(self.children.run(argv, cpus=self.pinning.server_cpus, timeout=120)))
 
     def memory(self, gateway: Server) -> dict[str, Any]:
         """Gateway RSS before and after a bounded load of many distinct users, on two routes."""

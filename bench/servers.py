@@ -23,14 +23,20 @@ REFERENCES = {
 }
 
 
-def gateway_env(backend: str, jwks_path: Path) -> dict[str, str]:
-    """The gateway's whole configuration: the full pipeline, as in production, with limits no run reaches."""
+def gateway_env(backend: str, jwks_path: Path, tls_dir: Path | None = None) -> dict[str, str]:
+    """The gateway's whole configuration: the full pipeline, as in production, with limits no run reaches.
+
+    The upstream hop is plaintext, the references' hop, so that the rows compare the same work; with `tls_dir`
+    (the gateway's tls.crt, tls.key, ca.crt) it is mutual TLS, as deployed.
+    """
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}  # no stray local settings
+    tls = ({f"GATEWAY_UPSTREAM_TLS__{name.upper()}_FILE": str(tls_dir / file)
+            for name, file in (("cert", "tls.crt"), ("key", "tls.key"), ("ca", "ca.crt"))}
+           if tls_dir else {"GATEWAY_UPSTREAM_TLS__INSECURE_PLAINTEXT": "true"})
     return {
         **inherited,
         "GATEWAY_UPSTREAMS": json.dumps({POSTCARD_SERVICE: {"endpoints": [backend]}}),  # health watch + breaker
-        # The references' hop: plaintext, so that the rows compare the same work (the mutual-TLS row is apart).
-        "GATEWAY_UPSTREAM_TLS__INSECURE_PLAINTEXT": "true",
+        **tls,
         "GATEWAY_AUTH__JWKS_PATH": str(jwks_path),  # Ed25519 tokens, verified once each then cached
         # Raised so that none rejects; the limiter still counts every request (moving window, in memory).
         "GATEWAY_RATE_LIMIT__DEFAULT": "1000000/second",
@@ -40,16 +46,19 @@ def gateway_env(backend: str, jwks_path: Path) -> dict[str, str]:
     }
 
 
-def start_stub(children: Children, cpus: set[int] | None, jwks_path: Path) -> Server:
-    stub = children.start_server("stub-backend", ["bench.stub_backend", "--jwks", str(jwks_path)], cpus=cpus)
+def start_stub(children: Children, cpus: set[int] | None, jwks_path: Path, tls_dir: Path | None = None,
+               name: str = "stub-backend") -> Server:
+    args = ["bench.stub_backend", "--jwks", str(jwks_path), *(["--tls-dir", str(tls_dir)] if tls_dir else [])]
+    stub = children.start_server(name, args, cpus=cpus)
     stub.wait_listening(START_TIMEOUT_SECONDS)
     return stub
 
 
 def start_gateway(children: Children, backend: str, jwks_path: Path, cpus: set[int] | None,
-                  *, name: str = "gateway", port: int = 0, workers: int | None = None) -> Server:
+                  *, name: str = "gateway", port: int = 0, workers: int | None = None,
+                  tls_dir: Path | None = None) -> Server:
     args = ["gateway", "--port", str(port), *(["--workers", str(workers)] if workers else [])]
-    return children.start_server(name, args, cpus=cpus, env=gateway_env(backend, jwks_path))
+    return children.start_server(name, args, cpus=cpus, env=gateway_env(backend, jwks_path, tls_dir))
 
 
 def start_reference(children: Children, kind: str, backend: str, cpus: set[int] | None) -> Server:

@@ -17,7 +17,7 @@ import pytest
 from bench.cpu import alive
 
 REPO = Path(__file__).resolve().parents[2]
-ROWS = ["bare", "raw", "naive", "gateway", "gateway_light", "direct_light", "gateway_create"]
+ROWS = ["bare", "raw", "naive", "gateway", "gateway_mtls", "gateway_light", "direct_light", "gateway_create"]
 
 
 def test_quick_run_measures_every_row_and_stops_its_processes(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_quick_run_measures_every_row_and_stops_its_processes(tmp_path: Path) ->
         assert median["requests"] > 0, name
         assert median["cpu_us_per_request"] > 0, name
         assert median["errors"] == 0, name
-    for name in ["bare", "raw", "naive", "gateway"]:
+    for name in ["bare", "raw", "naive", "gateway", "gateway_mtls"]:
         assert data["probes"][name] == {"status": 200, "body_bytes": data["probes"]["gateway"]["body_bytes"]}
     assert data["probes"]["gateway_create"]["status"] == 202
     memory = data["memory"]
@@ -46,6 +46,7 @@ def test_quick_run_measures_every_row_and_stops_its_processes(tmp_path: Path) ->
     assert data["workers"]["supported"] or "not supported yet" in data["workers"]["note"]
     assert set(data["ratios"]) >= {"gateway ÷ raw ASGI floor", "gateway ÷ naive FastAPI"}
     assert "gateway ÷ raw ASGI floor" in result.stdout
+    assert {"verify_cached_us", "verify_uncached_us", "internal_token_sign_and_verify_us"} <= set(data["identity"])
 
     assert len(data["pids"]) >= 6  # stub, four servers, wrk runs, the direct client
     assert [pid for pid in data["pids"] if alive(pid)] == []
