@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from wsgiref.simple_server import WSGIServer
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+from services.common.http_endpoint import ThreadedHttpEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,8 @@ class RpcMetrics:
         self.latency.labels(service, method, call_type).observe(seconds)
 
 
-class MetricsEndpoint:
+class MetricsEndpoint(ThreadedHttpEndpoint):
     """`prometheus_client`'s HTTP server (a daemon thread) serving one registry at /metrics."""
-
-    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
-        self._server = server
-        self._thread = thread
-        self.port: int = server.server_port
 
     @classmethod
     async def start(cls, registry: CollectorRegistry, host: str, port: int, variable: str) -> MetricsEndpoint:
@@ -60,13 +55,3 @@ class MetricsEndpoint:
         endpoint = cls(server, thread)
         log.info("serving metrics", extra={"host": host, "metrics_port": endpoint.port})
         return endpoint
-
-    async def close(self) -> None:
-        """Stop serving and release the port (waits up to the server's 0.5 s poll interval)."""
-
-        def shut() -> None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-
-        await asyncio.to_thread(shut)

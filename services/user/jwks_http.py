@@ -20,6 +20,8 @@ from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
+from services.common.http_endpoint import ThreadedHttpEndpoint
+
 log = logging.getLogger(__name__)
 
 PATH = "/.well-known/jwks.json"
@@ -37,11 +39,7 @@ class _Quiet(WSGIRequestHandler):
         log.debug("jwks request: " + format, *args)
 
 
-class JwksEndpoint:
-    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
-        self._server = server
-        self._thread = thread
-        self.port: int = server.server_port
+class JwksEndpoint(ThreadedHttpEndpoint):
 
     @classmethod
     async def start(
@@ -72,11 +70,3 @@ class JwksEndpoint:
         endpoint = cls(server, thread)
         log.info("serving the JWKS", extra={"host": host, "jwks_port": endpoint.port, "path": PATH})
         return endpoint
-
-    async def close(self) -> None:
-        def shut() -> None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-
-        await asyncio.to_thread(shut)
