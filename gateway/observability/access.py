@@ -51,10 +51,10 @@ class Exchange:
 
 def observe(metrics: GatewayMetrics, exchange: Exchange, seconds: float) -> None:
     route, method = exchange.route, exchange.method
-    metrics.requests.labels(route, method, str(exchange.status)).inc()
     if exchange.stream is None:
-        metrics.latency.labels(route, method).observe(seconds)
+        metrics.answered(route, method, exchange.status, seconds)
     else:
+        metrics.answered(route, method, exchange.status, None)
         metrics.stream_duration.labels(route, exchange.stream_end or "").observe(seconds)
     if exchange.fallback is not None:
         metrics.fallbacks.labels(route, exchange.fallback).inc()

@@ -10,11 +10,14 @@ per-process state (breakers, health) report the worst value among live
 processes.
 
 Each app has its own registry, so that several apps in one process (tests)
-do not collide.
+do not collide. The per-request series are looked up once per label set and
+kept (`_children`): prometheus-client's `labels()` takes a lock and converts
+every value each time, about 1 us a call, four times a request.
 """
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -86,12 +89,27 @@ class GatewayMetrics:
             "gateway_http_shed", "Requests answered 503 because a limit of this process was reached, by limit.",
             ["limit"], registry=registry,
         )
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        """`metric.labels(*values)`, looked up once (label values are bounded: see the module docstring)."""
+        key = (metric, *values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
+
+    def answered(self, route: str, method: str, status: int, seconds: float | None) -> None:
+        """One HTTP request answered; `seconds` None for a stream (its duration goes to `stream_duration`)."""
+        self._child(self.requests, route, method, str(status)).inc()
+        if seconds is not None:
+            self._child(self.latency, route, method).observe(seconds)
 
     # The upstream layer's observer (upstream/call.py CallObserver).
 
     def tried(self, rpc: Rpc, endpoint: str, code: str, seconds: float) -> None:
-        self.upstream_calls.labels(rpc.service, rpc.name, endpoint, code).inc()
-        self.upstream_latency.labels(rpc.service, rpc.name).observe(seconds)
+        self._child(self.upstream_calls, rpc.service, rpc.name, endpoint, code).inc()
+        self._child(self.upstream_latency, rpc.service, rpc.name).observe(seconds)
 
     def stream_ended(self, rpc: Rpc, endpoint: str, code: str) -> None:
         # Counted, but kept out of the per-try latency histogram: a stream lasts as long as it has to.

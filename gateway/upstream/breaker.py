@@ -157,6 +157,8 @@ class EndpointBreaker:
         state = self.state
         if state == "open" or (state == "half_open" and not probe):
             return  # a late outcome of a call admitted before the breaker opened: the probe decides
+        if state == "closed" and not fault and self._breaker.fail_counter == 0:
+            return  # the usual case, and nothing to change: spare pybreaker's lock and listeners
         try:
             self._breaker.call(_fail if fault else _succeed)
         except (_Fault, pybreaker.CircuitBreakerError):
