@@ -80,7 +80,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     tracing = Tracing(tracer_provider)
     tls = settings.upstream_tls.load()  # TlsError naming a missing or mismatched file
     upstream = Upstream(
-        settings.upstreams, settings.fallback, observer=metrics, interceptors=tracing.grpc_interceptors(),
+        settings.upstreams, settings.fallback, observer=metrics, tracer=tracing,
         stream_max_seconds=settings.streams.max_duration_seconds,
         credentials=tls.channel_credentials() if tls is not None else None,
     )

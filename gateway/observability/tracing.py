@@ -1,30 +1,39 @@
 """The gateway's spans, when the OTEL_* variables turn tracing on (`telemetry.tracing`).
 
-Without a provider no span is made, no interceptor is added, and the W3C
-`traceparent` of a request is passed downstream unchanged by the header
-allow-list, so a caller's trace still continues in the services.
+Without a provider no span is made and the W3C `traceparent` of a request is
+passed downstream unchanged by the header allow-list, so a caller's trace
+still continues in the services.
 
-When on: a server span per HTTP request (a stage of the pipeline, named
-"METHOD /route/{template}", child of the request's `traceparent`), a client
-span per gRPC try (`opentelemetry-instrumentation-grpc`'s aio interceptors,
-which put the new `traceparent` in the call's metadata), and the trace id on
-every log line written while the span is current. The span continues only the
-trace context the header allow-list lets cross (`headers.trace_context`): what
-the interceptor writes into the metadata is then bounded like the rest, and a
-client's `baggage` never reaches a service.
+When on, two plain stages, no middleware and no gRPC interceptor:
+
+- `server_span`: a span per HTTP request, named "METHOD /route/{template}", child of the
+  request's `traceparent`; the trace id goes on every log line written while it is current.
+- `start` / `end`, the upstream layer's `CallTracer`: a client span per gRPC try, named and
+  attributed as `opentelemetry-instrumentation-grpc` names its own ("/package.Service/Method",
+  `rpc.system`, `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, ERROR status when not OK),
+  whose context replaces the caller's in the call's metadata. The instrumentation's grpc.aio
+  client interceptor did the same at about 55 us a call, most of it grpc.aio's intercepted-call
+  machinery (docs/benchmarks.md); the services keep its server interceptor.
+
+The server span continues only the trace context the header allow-list lets
+cross (`headers.trace_context`): what goes into the metadata is then bounded
+like the rest, and a client's `baggage` never reaches a service. A sampler that
+drops a trace (`OTEL_TRACES_SAMPLER`) still passes its context on, unsampled.
 """
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
 
-from opentelemetry import propagate
+import grpc
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace import Span, SpanKind, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from starlette.types import Scope
 
-from ..transcode.headers import trace_context
+from ..transcode.headers import TRACE_CONTEXT, trace_context
+from ..upstream.call import Metadata
+from ..upstream.rpc import Rpc
 
 
 class Tracing:
@@ -35,13 +44,28 @@ class Tracing:
         self.enabled = provider is not None
         self._tracer = provider.get_tracer("gateway") if provider is not None else None
 
-    def grpc_interceptors(self) -> list[Any]:
-        """Client interceptors for the upstream channels (none when tracing is off)."""
-        if self.provider is None:
-            return []
-        from opentelemetry.instrumentation.grpc import aio_client_interceptors
+    def start(self, rpc: Rpc, metadata: Metadata) -> tuple[Span | None, Metadata]:
+        """The client span of one gRPC try, child of the current span, and the metadata carrying it."""
+        if self._tracer is None:
+            return None, metadata
+        span = self._tracer.start_span(
+            rpc.path,
+            kind=SpanKind.CLIENT,
+            attributes={"rpc.system": "grpc", "rpc.service": rpc.service, "rpc.method": rpc.name},
+        )
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        kept = tuple(entry for entry in metadata if entry[0] not in TRACE_CONTEXT)  # ours replace the caller's
+        return span, (*kept, *carrier.items())
 
-        return list(aio_client_interceptors(tracer_provider=self.provider))  # type: ignore[no-untyped-call]
+    def end(self, span: Span | None, code: grpc.StatusCode, details: str | None = None) -> None:
+        if span is None:
+            return
+        if span.is_recording():
+            span.set_attribute("rpc.grpc.status_code", code.value[0])
+            if code != grpc.StatusCode.OK:
+                span.set_status(Status(StatusCode.ERROR, details))
+        span.end()
 
     @contextlib.contextmanager
     def server_span(self, scope: Scope, route: str) -> Iterator[Span | None]:

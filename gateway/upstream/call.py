@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 from google.protobuf.message import Message
@@ -89,3 +89,24 @@ class _Unobserved:
 
 
 NO_OBSERVER: CallObserver = _Unobserved()
+
+
+class CallTracer(Protocol):
+    """A client span around each try (observability/tracing.py implements it; `NO_TRACER` makes none)."""
+
+    def start(self, rpc: Rpc, metadata: Metadata) -> tuple[Any, Metadata]:
+        """The span of one try, and the call's metadata carrying its trace context."""
+        ...
+
+    def end(self, span: Any, code: grpc.StatusCode, details: str | None = None) -> None: ...
+
+
+class _Untraced:
+    def start(self, rpc: Rpc, metadata: Metadata) -> tuple[Any, Metadata]:
+        return None, metadata
+
+    def end(self, span: Any, code: grpc.StatusCode, details: str | None = None) -> None:
+        pass
+
+
+NO_TRACER: CallTracer = _Untraced()

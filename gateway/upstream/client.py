@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import grpc
 from google.protobuf.message import Message
@@ -20,7 +19,7 @@ from google.protobuf.message import Message
 from ..errors import GatewayError
 from ..policy.fallback import FallbackCache, falls_back
 from ..settings import FallbackSettings, UpstreamSettings
-from .call import NO_OBSERVER, CallContext, CallObserver, Reply
+from .call import NO_OBSERVER, NO_TRACER, CallContext, CallObserver, CallTracer, Reply
 from .pool import ServicePool
 from .rpc import Rpc
 from .stream import UpstreamStream
@@ -34,14 +33,13 @@ class Upstream:
         *,
         clock: Callable[[], float] = time.monotonic,
         observer: CallObserver = NO_OBSERVER,
-        interceptors: list[Any] | None = None,
+        tracer: CallTracer = NO_TRACER,
         stream_max_seconds: float = 300.0,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.stream_max_seconds = stream_max_seconds  # a stream's deadline when its contract sets no timeout
         self.pools = {
-            name: ServicePool(name, settings, clock=clock, observer=observer, interceptors=interceptors,
-                              credentials=credentials)
+            name: ServicePool(name, settings, clock=clock, observer=observer, tracer=tracer, credentials=credentials)
             for name, settings in services.items()
         }
         self.fallbacks = FallbackCache(fallback, clock)

@@ -43,11 +43,10 @@ class Endpoint:
         *,
         clock: Callable[[], float],
         observer: CallObserver,
-        interceptors: list[Any] | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.target = target
-        self.channel = _channel(target, settings, credentials, interceptors)
+        self.channel = _channel(target, settings, credentials)
         self.breaker = EndpointBreaker(
             f"{service}@{target}", settings.breaker, clock=clock,
             listeners=[lambda _, old, new: observer.breaker_changed(service, target, new)],
@@ -84,18 +83,16 @@ class Endpoint:
         await self.channel.close(grace)
 
 
-def _channel(
-    target: str, settings: UpstreamSettings, credentials: grpc.ChannelCredentials | None, interceptors: list[Any] | None
-) -> grpc.aio.Channel:
+def _channel(target: str, settings: UpstreamSettings, credentials: grpc.ChannelCredentials | None) -> grpc.aio.Channel:
     """Plaintext without credentials; else TLS, the certificate checked for the service's name."""
     options = channel_options(settings)
     if credentials is None:
-        return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
+        return grpc.aio.insecure_channel(target, options=options)
     # A DNS-discovered endpoint is an address: its certificate carries the service's name, not the address.
     name = settings.tls_server_name or (split_host_port(settings.dns)[0] if settings.dns else None)
     if name is not None:
         options.append(("grpc.ssl_target_name_override", name))
-    return grpc.aio.secure_channel(target, credentials, options=options, interceptors=interceptors)
+    return grpc.aio.secure_channel(target, credentials, options=options)
 
 
 def _made_once(cache: dict[str, C], make: Callable[..., C], rpc: Rpc) -> C:

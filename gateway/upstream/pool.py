@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -26,7 +26,16 @@ from google.protobuf.message import Message
 from ..errors import GatewayError
 from ..settings import UpstreamSettings
 from .breaker import ceil_seconds, is_backend_fault
-from .call import NO_OBSERVER, CallContext, CallObserver, Reply, backend_error, service_unavailable
+from .call import (
+    NO_OBSERVER,
+    NO_TRACER,
+    CallContext,
+    CallObserver,
+    CallTracer,
+    Reply,
+    backend_error,
+    service_unavailable,
+)
 from .deadline import Deadline
 from .discovery import Resolver, resolve_all, split_host_port
 from .endpoint import Endpoint
@@ -56,7 +65,7 @@ class ServicePool:
         rng: random.Random | None = None,
         resolver: Resolver = resolve_all,
         observer: CallObserver = NO_OBSERVER,
-        interceptors: list[Any] | None = None,
+        tracer: CallTracer = NO_TRACER,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.service = service
@@ -66,7 +75,7 @@ class ServicePool:
         self._rng = rng or random.Random()
         self._resolver = resolver
         self._observer = observer
-        self._interceptors = interceptors
+        self._tracer = tracer
         self._credentials = credentials
         self._budget = RetryBudget(settings.retry, clock)
         self._refresh: asyncio.Task[None] | None = None
@@ -126,7 +135,7 @@ class ServicePool:
 
     def _open(self, target: str) -> Endpoint:
         endpoint = Endpoint(target, self.service, self.settings, clock=self._clock, observer=self._observer,
-                            interceptors=self._interceptors, credentials=self._credentials)
+                            credentials=self._credentials)
         endpoint.start()
         return endpoint
 
@@ -199,20 +208,22 @@ class ServicePool:
         probe = endpoint.breaker.admit()  # the picker saw it admit calls, and nothing awaited since
         endpoint.in_flight += 1
         started = time.perf_counter()
+        span, metadata = self._tracer.start(rpc, context.metadata)
         try:
-            call = endpoint.multicallable(rpc)(
-                request, metadata=context.metadata, timeout=per_try if cut_short else remaining
-            )
+            call = endpoint.multicallable(rpc)(request, metadata=metadata, timeout=per_try if cut_short else remaining)
             response = await call
             initial = await call.initial_metadata()
             trailing = await call.trailing_metadata()
         except grpc.aio.AioRpcError as error:
+            self._tracer.end(span, error.code(), error.details())
             raise self._failed(endpoint, rpc, probe, error, deadline, started, cut_short=cut_short) from None
         except BaseException:
+            self._tracer.end(span, grpc.StatusCode.CANCELLED)
             endpoint.breaker.release(probe)
             raise
         finally:
             endpoint.in_flight -= 1
+        self._tracer.end(span, grpc.StatusCode.OK)
         endpoint.breaker.record(probe, fault=False)
         self._observer.tried(rpc, endpoint.target, "OK", time.perf_counter() - started)
         return Reply(response, [*(initial or ()), *(trailing or ())], endpoint.target)
@@ -225,23 +236,26 @@ class ServicePool:
         probe = endpoint.breaker.admit()
         endpoint.in_flight += 1  # while opening only: an open stream is not load on the endpoint
         started = time.perf_counter()
+        span, metadata = self._tracer.start(rpc, context.metadata)  # ends with the stream
         call: grpc.aio.UnaryStreamCall[Message, Message] | None = None
         try:
-            call = endpoint.stream_multicallable(rpc)(request, metadata=context.metadata, timeout=remaining)
+            call = endpoint.stream_multicallable(rpc)(request, metadata=metadata, timeout=remaining)
             messages = aiter(call)
             first = await anext(messages, None)
         except grpc.aio.AioRpcError as error:
+            self._tracer.end(span, error.code(), error.details())
             raise self._failed(endpoint, rpc, probe, error, deadline, started, cut_short=False) from None
         except BaseException:
             if call is not None:
                 call.cancel()
+            self._tracer.end(span, grpc.StatusCode.CANCELLED)
             endpoint.breaker.release(probe)
             raise
         finally:
             endpoint.in_flight -= 1
         endpoint.breaker.record(probe, fault=False)  # it answered: the verdict, see stream.py
         return UpstreamStream(rpc, call, messages, first, endpoint, observer=self._observer,
-                              retry_after_seconds=self.settings.retry_after_seconds)
+                              retry_after_seconds=self.settings.retry_after_seconds, tracer=self._tracer, span=span)
 
     def _remaining(self, deadline: Deadline) -> float:
         remaining = deadline.remaining(self._clock())

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from google.protobuf.message import Message
 
 from ..errors import GatewayError
 from .breaker import is_backend_fault
-from .call import CallObserver, backend_error, service_unavailable
+from .call import NO_TRACER, CallObserver, CallTracer, backend_error, service_unavailable
 from .endpoint import Endpoint
 from .rpc import Rpc
 
@@ -48,6 +49,8 @@ class UpstreamStream:
         *,
         observer: CallObserver,
         retry_after_seconds: int,
+        tracer: CallTracer = NO_TRACER,
+        span: Any = None,  # the try's client span, ended with the stream
     ) -> None:
         self.rpc = rpc
         self.endpoint = endpoint.target
@@ -58,6 +61,7 @@ class UpstreamStream:
         self._observer = observer
         self._retry_after = retry_after_seconds
         self._code: str | None = None
+        self._tracer, self._span = tracer, span
         if first is None:  # it ended (OK) without a message
             self._ended("OK")
 
@@ -101,7 +105,7 @@ class UpstreamStream:
 
     def _failed(self, error: grpc.aio.AioRpcError) -> GatewayError:
         code = error.code()
-        self._ended(code.name)
+        self._ended(code.name, error.details())
         if code == grpc.StatusCode.CANCELLED:  # the server cancelled it: a stopping server does
             return service_unavailable(self.rpc.service, "the service cancelled the stream", self._retry_after)
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -111,6 +115,7 @@ class UpstreamStream:
             self._breaker.record(False, fault=True)
         return failure
 
-    def _ended(self, code: str) -> None:
+    def _ended(self, code: str, details: str | None = None) -> None:
         self._code = code
         self._observer.stream_ended(self.rpc, self.endpoint, code)
+        self._tracer.end(self._span, grpc.StatusCode[code], details)
