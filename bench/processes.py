@@ -140,9 +140,9 @@ class Children:
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         return Server(name, process, log_path)
 
-    def run(self, argv: list[str], *, cpus: set[int] | None, timeout: float) -> str:
+    def run(self, argv: list[str], *, cpus: set[int] | None, timeout: float, env: dict[str, str] | None = None) -> str:
         """Run a bounded command (wrk, the direct client) and return its stdout; killed after `timeout` s."""
-        process = self._popen(argv, cpus, None, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        process = self._popen(argv, cpus, env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE)
         try:
             out, err = process.communicate(timeout=timeout)

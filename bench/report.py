@@ -21,11 +21,12 @@ LABELS = {
     "bare": "bare FastAPI, constant JSON",
     "raw": "raw ASGI + grpc.aio + orjson (the floor)",
     "naive": "naive FastAPI + grpc.aio",
+    "raw_gateway_grpc": "raw ASGI, with the gateway's grpc setting",
     "gateway": "**gateway**, full pipeline",
     "gateway_mtls": "gateway, mutual TLS to its stub",
     "gateway_create": "gateway, POST create",
     "gateway_light": "gateway, 1 connection",
-    "direct_light": "direct grpc.aio call, 1 in flight (client's CPU)",
+    "direct_light": "direct grpc.aio call, 1 in flight, the gateway's grpc setting (client's CPU)",
     "gateway_workers_1": "gateway, --workers 1 (not pinned)",
     "gateway_workers_2": "gateway, --workers 2 (not pinned)",
 }
@@ -33,6 +34,7 @@ LABELS = {
 TARGETS = [
     ("gateway ÷ raw ASGI floor", "gateway", "raw", 1.2),
     ("gateway ÷ naive FastAPI", "gateway", "naive", 0.75),
+    ("gateway ÷ raw ASGI with the gateway's grpc setting", "gateway", "raw_gateway_grpc", None),
     ("gateway ÷ bare FastAPI", "gateway", "bare", None),
     ("gateway with mutual TLS ÷ gateway", "gateway_mtls", "gateway", None),
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import statistics
 import sys
 import time
@@ -70,6 +71,10 @@ class Bench:
                                       self.tls / "stub-backend", name="stub-backend-mtls")
         started = {kind: servers.start_reference(self.children, kind, stub.target, pin.server_cpus)
                    for kind in servers.REFERENCES}
+        started["raw_gateway_grpc"] = servers.start_reference(
+            self.children, "raw", stub.target, pin.server_cpus, name="raw-gateway-grpc",
+            env={**os.environ, **servers.GATEWAY_GRPC},
+        )
         started["gateway"] = servers.start_gateway(self.children, stub.target, self.tokens.jwks_path, pin.server_cpus)
         started["gateway_mtls"] = servers.start_gateway(self.children, tls_stub.target, self.tokens.jwks_path,
                                                         pin.server_cpus, name="gateway-mtls",
@@ -86,6 +91,7 @@ class Bench:
 
         plan: list[tuple[str, Callable[[], dict[str, Any]]]] = [
             *((kind, lambda s=started[kind]: self.load(s, self.get_script, GET_PATH)) for kind in servers.REFERENCES),
+            ("raw_gateway_grpc", lambda: self.load(started["raw_gateway_grpc"], self.get_script, GET_PATH)),
             ("gateway", lambda: self.load(gateway, self.get_script, GET_PATH)),
             ("gateway_mtls", lambda: self.load(started["gateway_mtls"], self.get_script, GET_PATH, stub=tls_stub)),
             ("gateway_light", lambda: self.load(gateway, self.get_script, GET_PATH, connections=1)),
@@ -129,7 +135,9 @@ class Bench:
         argv = [sys.executable, "-m", "bench.direct_client", "--backend", self.stub.target, "--seconds", str(seconds),
                 "--token", self.token]
         stub_before = cpu.cpu_seconds(self.stub.pid)
-        result = json.loads(self.children.run(argv, cpus=self.pinning.server_cpus, timeout=seconds + 60))
+        # With the gateway's grpc setting: the call as the gateway makes it.
+        result = json.loads(self.children.run(argv, cpus=self.pinning.server_cpus, timeout=seconds + 60,
+                                              env={**os.environ, **servers.GATEWAY_GRPC}))
         stub_used = cpu.cpu_seconds(self.stub.pid) - stub_before  # includes the client's warm-up calls
         result["requests_per_second"] = result["requests"] / result["seconds"]
         result["server_cpu_percent"] = None  # the client measures itself; there is no server process here

@@ -11,6 +11,7 @@ import socket
 import sys
 from pathlib import Path
 
+from gateway.grpc_runtime import GRPC_EXPERIMENTS
 from gateway.settings import POSTCARD_SERVICE
 
 from .processes import Children, Server
@@ -21,6 +22,8 @@ REFERENCES = {
     "raw": "raw ASGI + grpc.aio + orjson",
     "naive": "naive FastAPI + grpc.aio",
 }
+# The grpc setting `python -m gateway` applies (gateway/grpc_runtime.py), for the rows that compare with it.
+GATEWAY_GRPC = {"GRPC_EXPERIMENTS": GRPC_EXPERIMENTS}
 
 
 def gateway_env(backend: str, jwks_path: Path, tls_dir: Path | None = None) -> dict[str, str]:
@@ -29,7 +32,7 @@ def gateway_env(backend: str, jwks_path: Path, tls_dir: Path | None = None) -> d
     The upstream hop is plaintext, the references' hop, so that the rows compare the same work; with `tls_dir`
     (the gateway's tls.crt, tls.key, ca.crt) it is mutual TLS, as deployed.
     """
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}  # no stray local settings
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "OTEL_"))}  # no stray settings
     tls = ({f"GATEWAY_UPSTREAM_TLS__{name.upper()}_FILE": str(tls_dir / file)
             for name, file in (("cert", "tls.crt"), ("key", "tls.key"), ("ca", "ca.crt"))}
            if tls_dir else {"GATEWAY_UPSTREAM_TLS__INSECURE_PLAINTEXT": "true"})
@@ -41,7 +44,12 @@ def gateway_env(backend: str, jwks_path: Path, tls_dir: Path | None = None) -> d
         # Raised so that none rejects; the limiter still counts every request (moving window, in memory).
         "GATEWAY_RATE_LIMIT__DEFAULT": "1000000/second",
         "GATEWAY_RATE_LIMIT__ROUTES": "{}",
-        "GATEWAY_LOG_LEVEL": "INFO",  # the production level
+        "GATEWAY_LOG_LEVEL": "INFO",  # the production level: one access line per request
+        # Tracing configured but not exporting: the provider, the server span and the client span per try run,
+        # and each call carries a traceparent; the sampler records none, so nothing is exported (and nothing
+        # listens at the endpoint). What a sampled request adds is the exporter's work, not the hot path's.
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:9",
+        "OTEL_TRACES_SAMPLER": "always_off",
         "GATEWAY_HTTP__DRAIN_SECONDS": "0",  # the benchmark stops it at the end; draining is not measured
     }
 
@@ -61,8 +69,10 @@ def start_gateway(children: Children, backend: str, jwks_path: Path, cpus: set[i
     return children.start_server(name, args, cpus=cpus, env=gateway_env(backend, jwks_path, tls_dir))
 
 
-def start_reference(children: Children, kind: str, backend: str, cpus: set[int] | None) -> Server:
-    return children.start_server(kind, ["bench.reference_servers", kind, "--backend", backend], cpus=cpus)
+def start_reference(children: Children, kind: str, backend: str, cpus: set[int] | None, *,
+                    name: str | None = None, env: dict[str, str] | None = None) -> Server:
+    return children.start_server(name or kind, ["bench.reference_servers", kind, "--backend", backend], cpus=cpus,
+                                 env=env)
 
 
 def gateway_supports_workers(children: Children) -> bool:

@@ -2,15 +2,12 @@
 
 With --workers N (N > 1) a supervisor runs N gateway processes on the same port (gateway/workers.py).
 """
+# ruff: noqa: E402 (grpc's setting is applied before the imports that load grpc)
 from __future__ import annotations
 
-import os
+from .grpc_runtime import configure_grpc
 
-# grpc reads GRPC_EXPERIMENTS once, when it is imported: set before anything imports it. Without the
-# EventEngine client, grpc.aio's calls run on the poller thread's endpoints rather than hopping to the
-# EventEngine's threads: measured 25-30 us less CPU per call on one core (docs/benchmarks.md). Set the
-# variable to override it (an empty value keeps grpc's defaults).
-os.environ.setdefault("GRPC_EXPERIMENTS", "-event_engine_client")
+configure_grpc()  # before anything imports grpc
 
 import argparse
 import sys
