@@ -288,6 +288,9 @@ _EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
 _date = datetime.date.fromordinal
 # Day number -> "YYYY-MM-DD": most timestamps of a response fall on a few days. Bounded by clearing.
 _days: dict[int, str] = {}
+# "THH:MM:" by minute of the day and "SS" by second: indexing and joining is a quarter of %-formatting's cost.
+_CLOCK = tuple(f"T{hour:02d}:{minute:02d}:" for hour in range(24) for minute in range(60))
+_SECONDS = tuple(f"{second:02d}" for second in range(60))
 
 
 def _timestamp(message: Any) -> str:
@@ -302,8 +305,7 @@ def _timestamp(message: Any) -> str:
         if len(_days) >= 4096:
             _days.clear()
         day = _days[days] = _date(_EPOCH_ORDINAL + days).isoformat()
-    # %-formatting: 0.2 us less than the f-string here, on a value in most responses.
-    text = "%sT%02d:%02d:%02d" % (day, second // 3600, second // 60 % 60, second % 60)  # noqa: UP031
+    text = f"{day}{_CLOCK[second // 60]}{_SECONDS[second % 60]}"
     if nanos == 0:
         return text + "Z"
     if nanos % 1_000_000 == 0:
