@@ -23,7 +23,8 @@ json_format's rules, mirrored:
   `ToJsonString`, which is what json_format calls), Struct, Value, ListValue, the wrappers, Empty.
 
 Delegated to json_format itself: `google.protobuf.Any` (resolving the type URL and printing
-the packed message is its work, and no contract of ours uses Any).
+the packed message is its work, and Any is rare: of our responses only google.api.HttpBody
+holds one, and an HttpBody is sent as its raw bytes).
 
 Errors: where json_format raises (a Timestamp or Duration out of range, NaN in a Value, an
 invalid FieldMask path, an Any of an unknown type, an unknown number in a closed enum) a
@@ -119,7 +120,7 @@ def _generated(descriptor: Descriptor, building: dict[Descriptor, Encode]) -> En
     for index, field in enumerate(fields):
         name = field.name
         # upb resolves fields before methods, so m.<name> is the field whatever its name; keywords need getattr.
-        read = f"getattr(m, {name!r})" if keyword.iskeyword(name) else f"m.{name}"
+        read = f"m.{name}" if name.isidentifier() and not keyword.iskeyword(name) else f"getattr(m, {name!r})"
         if field.has_presence:
             lines += [f"    if m.HasField({name!r}):", f"        v = {read}"]
         elif field.cpp_type in _FLOATING and not field.is_repeated:
@@ -147,7 +148,7 @@ def _listed(descriptor: Descriptor, building: dict[Descriptor, Encode]) -> Encod
         for field, value in message.ListFields():
             step = steps.get(field)
             if step is None:  # an extension, seen for the first time
-                step = steps[field] = _extension_step(field)
+                step = steps[field] = _late_step(field)
             name, convert = step
             js[name] = value if convert is None else convert(value)
         return js
@@ -158,12 +159,12 @@ def _listed(descriptor: Descriptor, building: dict[Descriptor, Encode]) -> Encod
     return encode
 
 
-def _extension_step(field: FieldDescriptor) -> tuple[str, Convert | None]:
+def _late_step(field: FieldDescriptor) -> tuple[str, Convert | None]:
     with _lock:
         building: dict[Descriptor, Encode] = {}
         convert = _field_converter(field, building)
         _unguarded.update(building)
-    return f"[{field.full_name}]", convert
+    return f"[{field.full_name}]" if field.is_extension else field.name, convert
 
 
 def _field_converter(field: FieldDescriptor, building: dict[Descriptor, Encode]) -> Convert | None:
