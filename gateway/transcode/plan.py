@@ -14,6 +14,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from ..routes.table import Route, RouteTableError
+from .encoder import encoder_for
 from .fields import FieldSetter, build_setter
 from .headers import header_rule
 from .paging import NextPage, next_page_of
@@ -59,6 +60,7 @@ def build_plan(route: Route) -> RoutePlan:
         query_setters[parameter.name] = parameter.setter
         query_setters.setdefault(parameter.json_name, parameter.setter)
     output = method.output_type
+    encoder_for(output)  # its JSON converter compiled now, not by the first response
     return RoutePlan(
         route=route,
         request_class=route.rpc.request_class,
