@@ -94,8 +94,8 @@ def request_metadata(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]
 def trace_context(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     """The caller's W3C trace context as it may cross: traceparent and tracestate under their rules, nothing else.
 
-    What a tracing span continues from, so that the trace context its client interceptor writes
-    into the metadata is bounded like the rest (a client's baggage never crosses). Never raises.
+    What a tracing span continues from, so that the trace context each client span writes into the
+    metadata (observability/tracing.py) is bounded like the rest (a client's baggage never crosses). Never raises.
     """
     allowed = _allowed((name, value) for name, value in headers if name in TRACE_CONTEXT)
     crossing = {name: _crossing(name, given) for name, given in allowed.items()}
