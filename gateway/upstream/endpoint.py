@@ -14,13 +14,16 @@ from .health import HealthWatcher, Status
 from .rpc import Rpc
 
 _MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+KEEPALIVE_MS = 30_000
 C = TypeVar("C")
 
 
 def channel_options(settings: UpstreamSettings) -> list[tuple[str, int | str]]:
     health = settings.health
     return [
-        ("grpc.keepalive_time_ms", 30_000),
+        # A dead connection is noticed within 40 s (the health Watch keeps a call open). Servers must allow a ping
+        # this often (gRPC's default allows one per 5 min with no data; the services allow 10 s).
+        ("grpc.keepalive_time_ms", KEEPALIVE_MS),
         ("grpc.keepalive_timeout_ms", 10_000),
         ("grpc.http2.max_pings_without_data", 0),
         ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),

@@ -20,9 +20,18 @@ log = logging.getLogger(__name__)
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
-# gRPC sets SO_REUSEPORT by default: a second server on a busy port would share it silently
-# instead of failing. Every service passes these options (plus its own) to grpc.aio.server.
-COMMON_SERVER_OPTIONS: list[tuple[str, Any]] = [("grpc.so_reuseport", 0)]
+# The gateway pings its connections every 30 s (its health Watch streams stay open and carry no data).
+# gRPC servers by default take a ping within 5 min of the last data as a strike and, at the third,
+# close the connection with GOAWAY "too_many_pings": every idle minute and a half the gateway would
+# lose its connection and count the endpoint UNREACHABLE until it reconnected. Allow pings this often.
+MIN_PING_INTERVAL_MS = 10_000
+
+# Every service passes these options (plus its own) to grpc.aio.server. gRPC sets SO_REUSEPORT by
+# default: a second server on a busy port would share it silently instead of failing.
+COMMON_SERVER_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.so_reuseport", 0),
+    ("grpc.http2.min_ping_interval_without_data_ms", MIN_PING_INTERVAL_MS),
+]
 
 
 def internal_tls(settings: InternalTls | None, prefix: str) -> TlsFiles | None:

@@ -1,6 +1,7 @@
 """scripts/dev as a developer meets it: a busy port stops it at once with one clear line; a
 service that dies during start-up is reported, never followed by "gateway ready"; otherwise it
-serves, and SIGTERM stops everything it started.
+serves, SIGTERM stops everything it started, and a program that stops on its own later is named
+and the rest stopped.
 
 Each run is a real ``scripts/dev`` in a new session (its process group id is its own PID), with
 ports and state of this test only and its output in a file. Runs are bounded in time; a
@@ -103,6 +104,9 @@ def dev(tmp_path: Path, ports: dict[str, int], **variables: str) -> Iterator[Run
         )
     try:
         yield Run(process, log_path)
+    except BaseException as failure:  # whatever went wrong, scripts/dev's own account of it
+        failure.add_note("scripts/dev output:\n" + log_path.read_text())
+        raise
     finally:
         if process.poll() is None:
             process.kill()
@@ -165,3 +169,38 @@ def test_it_serves_and_sigterm_stops_everything(tmp_path: Path, ports: dict[str,
         code, _ = run.finish()
         assert code == 143
         assert not group_alive(run.process.pid)
+
+
+def group_member(pgid: int, marker: str) -> int:
+    """The PID of the process in group `pgid` whose command line holds `marker` (one we started)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[2]) == pgid and marker in cmdline:
+            return int(entry.name)
+    raise AssertionError(f"no {marker!r} in process group {pgid}")
+
+
+def test_a_child_that_stops_later_is_named_and_the_rest_stopped(tmp_path: Path, ports: dict[str, int]) -> None:
+    with dev(tmp_path, ports) as run:
+        run.wait_for_line("gateway ready")
+        os.kill(group_member(run.process.pid, "services.postcard.worker_main"), signal.SIGKILL)
+        code, lines = run.finish()
+        assert not group_alive(run.process.pid)
+
+    assert code == 1
+    assert [line for line in lines if line.startswith("scripts/dev:")] == [
+        "scripts/dev: postcard-worker exited (status 137); stopping the rest; its log is above"
+    ]
+
+
+def test_help_is_the_header_comment_and_starts_nothing() -> None:
+    result = subprocess.run([str(DEV), "--help"], capture_output=True, text=True, timeout=30, check=True)
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Sets up and runs the whole system locally with embedded defaults:"
+    assert not any(line.startswith(("#", "set ", "cd ")) for line in lines)  # comment text only

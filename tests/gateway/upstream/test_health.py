@@ -3,8 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.settings import HealthCheckSettings
+from gateway.settings import HealthCheckSettings, UpstreamSettings
+from gateway.upstream.endpoint import channel_options
 from gateway.upstream.health import Backoff
+from services.common.server import COMMON_SERVER_OPTIONS
 from tests.support.flaky_server import FlakyBackend
 from tests.support.waiting import wait_until
 
@@ -54,3 +56,11 @@ def test_backoff_doubles_with_jitter_up_to_the_cap_and_resets() -> None:
     assert 0.05 <= delays[0] <= 0.1 and 0.1 <= delays[1] <= 0.2 and 0.5 <= delays[5] <= 1.0
     backoff.reset()
     assert backoff.next() <= 0.1
+
+
+def test_the_services_allow_the_gateways_keepalive_pings() -> None:
+    # A server that allows pings less often than the gateway sends them on its open Watch streams answers
+    # GOAWAY "too_many_pings" at the third, and the gateway loses its connection every idle ~90 s.
+    client = dict(channel_options(UpstreamSettings(endpoints=["127.0.0.1:1"])))
+    server = dict(COMMON_SERVER_OPTIONS)
+    assert int(server["grpc.http2.min_ping_interval_without_data_ms"]) <= int(client["grpc.keepalive_time_ms"])
