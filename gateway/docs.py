@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from starlette.requests import Request
@@ -39,7 +40,7 @@ CONTENT_SECURITY_POLICY = (
 
 def assets_dir() -> Path:
     """The folder of the Swagger UI and ReDoc files inside the installed fastapi-offline package."""
-    return Path(str(resources.files("fastapi_offline") / "static"))
+    return Path(str(resources.files(fastapi_offline) / "static"))
 
 
 def install_docs(app: FastAPI) -> None:
