@@ -2,9 +2,12 @@
 
 The watcher follows `Health/Watch` for the upstream's service name, so a
 server's change (NOT_SERVING when it starts draining) reaches the gateway as
-soon as it is made, not at the next poll. When the stream breaks (the endpoint
-died, restarted or closed it), the endpoint is UNREACHABLE until the stream is
-reopened, after a jittered, doubling delay. A server without `Watch`
+soon as it is made, not at the next poll. When a stream that had answered
+ends, it is opened again at once, the status kept (a connection the server
+rotated or closed with GOAWAY is not the endpoint going away); when that fails,
+or a stream ends without answering (the endpoint died or is restarting), the
+endpoint is UNREACHABLE until the stream is reopened, after a jittered,
+doubling delay. A server without `Watch`
 (UNIMPLEMENTED) is polled with `Check`; one without the health service at all
 is taken as SERVING (logged once): its breaker still protects it.
 
@@ -15,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
+import time
 from collections.abc import Callable
 from typing import Literal
 
@@ -74,6 +79,7 @@ class HealthWatcher:
         self._on_change = on_change
         self._backoff = Backoff(settings.reconnect_initial_seconds, settings.reconnect_max_seconds)
         self._task: asyncio.Task[None] | None = None
+        self._answered = False  # whether the current Watch stream has answered
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"health-watch {self.target}")
@@ -85,27 +91,51 @@ class HealthWatcher:
             self._task = None
 
     async def _run(self) -> None:
+        first_answer_within: float | None = None
+        reopened_at = -math.inf
         while True:
+            self._answered = False
             try:
-                await self._watch()
-                self._set("UNREACHABLE")  # the server ended the stream: it is going away
+                await self._watch(first_answer_within)
             except grpc.aio.AioRpcError as error:
                 if error.code() == grpc.StatusCode.UNIMPLEMENTED:
                     await self._poll()
                     return
                 if error.code() != grpc.StatusCode.CANCELLED:
                     log.debug("health watch failed", extra={"endpoint": self.target, "grpc_code": error.code().name})
-                self._set("UNREACHABLE")
+            except TimeoutError:
+                log.debug("health watch reopened without an answer", extra={"endpoint": self.target})
+            # A stream that had answered ended with its connection (a GOAWAY: the server rotating connections,
+            # or objecting to pings), not necessarily with the endpoint: open it again at once, the status kept
+            # until it answers within the check timeout. At most once per initial reconnect delay, so that a
+            # server ending every stream at once cannot make this loop spin.
+            now = time.monotonic()
+            if self._answered and now - reopened_at >= self._settings.reconnect_initial_seconds:
+                reopened_at, first_answer_within = now, self._settings.check_timeout_seconds
+                continue
+            first_answer_within = None
+            self._set("UNREACHABLE")
             await asyncio.sleep(self._backoff.next())
 
-    async def _watch(self) -> None:
+    async def _watch(self, first_answer_within: float | None) -> None:
         call = self._stub.Watch(self._request)
         try:
-            async for response in call:
-                self._backoff.reset()
-                self._set(_NAMES.get(response.status, "UNKNOWN"))
+            responses = aiter(call)
+            try:
+                async with asyncio.timeout(first_answer_within):
+                    first = await anext(responses)
+            except StopAsyncIteration:
+                return  # the server ended the stream without a word: it is going away
+            self._report(first)
+            async for response in responses:
+                self._report(response)
         finally:
             call.cancel()
+
+    def _report(self, response: health_pb2.HealthCheckResponse) -> None:
+        self._answered = True
+        self._backoff.reset()
+        self._set(_NAMES.get(response.status, "UNKNOWN"))
 
     async def _poll(self) -> None:
         """For servers without Watch: Check every `check_interval_seconds`."""

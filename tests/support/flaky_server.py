@@ -22,8 +22,9 @@ class FlakyBackend(ScriptedBackend):
     """`health`: "watch" (the standard servicer), "check-only", or "none" (no health service at all)."""
 
     def __init__(self, name: str, *, health: str = "watch", interceptors: list[Any] | None = None,
-                 tls: TlsFiles | None = None) -> None:
-        super().__init__(name, FLAKY_SERVICE, FLAKY_MODULE, health=health, interceptors=interceptors, tls=tls)
+                 tls: TlsFiles | None = None, server_options: list[tuple[str, Any]] | None = None) -> None:
+        super().__init__(name, FLAKY_SERVICE, FLAKY_MODULE, health=health, interceptors=interceptors, tls=tls,
+                         server_options=server_options)
         self.items: list[str] = []
 
     def answer(self, method: str, request: Any, response_class: type[Message]) -> Message:

@@ -32,12 +32,25 @@ class CheckOnlyHealth(health_aio.HealthServicer):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, "Watch is not implemented")
 
 
+class CountingHealth(health_aio.HealthServicer):
+    """The standard servicer, counting the Watch streams opened on it."""
+
+    watches = 0
+
+    async def Watch(self, request: Any, context: Any) -> Any:
+        self.watches += 1
+        return await super().Watch(request, context)
+
+
 class ScriptedBackend:
-    """`service` of the generated `module`; `health`: "watch" (the standard servicer), "check-only", or "none"."""
+    """`service` of the generated `module`; `health`: "watch" (the standard servicer), "check-only", or "none".
+
+    `server_options`: more grpc.aio server options (channel arguments), e.g. a maximum connection age.
+    """
 
     def __init__(
         self, name: str, service: str, module: str, *, health: str = "watch", interceptors: list[Any] | None = None,
-        tls: TlsFiles | None = None,
+        tls: TlsFiles | None = None, server_options: list[tuple[str, Any]] | None = None,
     ) -> None:
         self.name = name
         self.service = service
@@ -48,7 +61,8 @@ class ScriptedBackend:
         self.active_streams = 0
         self.fail_with: grpc.StatusCode | None = None
         self.hold: asyncio.Event | None = None  # when set to an unset Event, calls wait for it
-        self.health = {"watch": health_aio.HealthServicer, "check-only": CheckOnlyHealth}.get(health, lambda: None)()
+        self.health = {"watch": CountingHealth, "check-only": CheckOnlyHealth}.get(health, lambda: None)()
+        self._server_options = server_options or []
         self.port = 0
         self._interceptors = interceptors
         self._tls = tls  # mutual TLS as the services serve it; plaintext when None
@@ -78,7 +92,8 @@ class ScriptedBackend:
                 request_deserializer=message_factory.GetMessageClass(method.input_type).FromString,
                 response_serializer=response_class.SerializeToString,
             )
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=self._interceptors)
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *self._server_options],
+                                 interceptors=self._interceptors)
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(self.service, handlers),))
         if self.health is not None:
             health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

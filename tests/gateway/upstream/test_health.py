@@ -64,3 +64,19 @@ def test_the_services_allow_the_gateways_keepalive_pings() -> None:
     client = dict(channel_options(UpstreamSettings(endpoints=["127.0.0.1:1"])))
     server = dict(COMMON_SERVER_OPTIONS)
     assert int(server["grpc.http2.min_ping_interval_without_data_ms"]) <= int(client["grpc.keepalive_time_ms"])
+
+
+async def test_a_connection_the_server_rotates_keeps_the_endpoint_in_rotation(flaky_catalog: Any, caplog: Any) -> None:
+    # A server closing connections after a maximum age (GOAWAY, as deployments do to rebalance) ends the open
+    # Watch stream each time. The watcher opens it again at once; the endpoint never leaves rotation for it.
+    rotating = [("grpc.max_connection_age_ms", 300), ("grpc.max_connection_age_grace_ms", 100)]
+    backend = FlakyBackend("rotating", server_options=rotating)
+    await backend.start()
+    try:
+        async with upstream_of([backend.target]) as upstream:
+            await wait_until(lambda: backend.health.watches >= 4, timeout=30)  # three rotations seen
+            assert endpoint(upstream, backend).status == "SERVING"
+            assert await read_many(upstream, flaky_catalog, 2) == ["rotating", "rotating"]
+        assert "endpoint health UNREACHABLE" not in caplog.text
+    finally:
+        await backend.stop(0)
