@@ -141,9 +141,10 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             Middleware(CorsMiddleware, **cors_options),
         ],
     )
-    # Read by the server runner (drain on SIGTERM) and tests.
+    # Read by the server runner (drain on SIGTERM; the HTTP server's shedding counted) and tests.
     app.state.lifecycle = lifecycle
     app.state.upstream = upstream
+    app.state.metrics = metrics
     install_error_handlers(app)
     install_docs(app)
     install_health(app, HealthReport(upstream, settings.upstreams, lifecycle))

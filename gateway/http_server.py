@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import http
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import grpc
 import uvicorn
@@ -56,10 +56,15 @@ def _error_bytes(error: GatewayError) -> bytes:
     return head.encode() + body
 
 
+class ShedCounter(Protocol):
+    def shed_request(self, limit: str) -> None: ...
+
+
 class GatewayHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the timeouts, limits and checks of the module docstring."""
 
     settings: ClassVar[HttpSettings] = HttpSettings()
+    shed_counter: ClassVar[ShedCounter | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -139,11 +144,17 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             return error_response(GatewayError(grpc.StatusCode.INVALID_ARGUMENT, "send exactly one Host header"))
         if len(self.connections) > settings.max_connections:
             self.logger.warning("connection limit reached: request shed")
+            self._count_shed("connections")
             return _shed("too many connections; retry shortly", close=True)
         if len(self.tasks) >= settings.max_in_flight_requests:
             self.logger.warning("in-flight request limit reached: request shed")
+            self._count_shed("in_flight_requests")
             return _shed("too many requests in progress; retry shortly", close=False)
         return self._application
+
+    def _count_shed(self, limit: str) -> None:
+        if self.shed_counter is not None:
+            self.shed_counter.shed_request(limit)
 
     # Timers.
 
@@ -195,18 +206,22 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def protocol_class(settings: HttpSettings) -> type[GatewayHttpProtocol]:
+def protocol_class(settings: HttpSettings, shed_counter: ShedCounter | None = None) -> type[GatewayHttpProtocol]:
     """GatewayHttpProtocol bound to `settings` (uvicorn instantiates the class it is given)."""
-    return type("GatewayHttpProtocol", (GatewayHttpProtocol,), {"settings": settings})
+    return type("GatewayHttpProtocol", (GatewayHttpProtocol,), {"settings": settings, "shed_counter": shed_counter})
 
 
 def server_config(app: ASGIApp, settings: HttpSettings, **overrides: Any) -> uvicorn.Config:
-    """The uvicorn configuration of the gateway; `overrides` are for tests (loop="none")."""
+    """The uvicorn configuration of the gateway; `overrides` are for tests (loop="none").
+
+    Shed requests are counted in the app's metrics (`gateway_http_shed`) when it has them (`app.state.metrics`).
+    """
+    metrics = getattr(getattr(app, "state", None), "metrics", None)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "loop": "uvloop",
-        "http": protocol_class(settings),
+        "http": protocol_class(settings, metrics),
         "ws": "none",  # no WebSocket routes: an upgrade request is an ordinary request
         "lifespan": "on",
         "log_config": None,

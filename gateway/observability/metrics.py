@@ -118,6 +118,10 @@ class GatewayMetrics:
     def retried(self, rpc: Rpc) -> None:
         self.retries.labels(rpc.service, rpc.name).inc()
 
+    def shed_request(self, limit: str) -> None:
+        """A request answered 503 because `limit` of this process was reached (connections, in_flight_requests)."""
+        self.shed.labels(limit).inc()
+
     def breaker_changed(self, service: str, endpoint: str, state: str) -> None:
         self.breaker_state.labels(service, endpoint).set(BREAKER_STATES[state])
 

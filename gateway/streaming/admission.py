@@ -53,7 +53,7 @@ class StreamSlots:
             raise GatewayError(grpc.StatusCode.RESOURCE_EXHAUSTED,
                                f"at most {self.max_per_caller} open streams per caller: close one first")
         if self.open >= self.max_total:
-            self._metrics.shed.labels("streams").inc()
+            self._metrics.shed_request("streams")
             raise GatewayError(grpc.StatusCode.UNAVAILABLE, "too many open streams; retry shortly",
                                headers={"Retry-After": RETRY_AFTER_SECONDS})
         self._by_caller[caller] += 1

@@ -18,6 +18,7 @@ from gateway.app import create_app
 from gateway.settings import HttpSettings
 from tests.e2e.conftest import VALID_POSTCARD, System, bearer
 from tests.support.http_server import serve
+from tests.support.prometheus import sample_value
 from tests.support.raw_http import CLOSE_BOUND_SECONDS, RawResponse, connect, parse, read_response
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
@@ -174,6 +175,9 @@ async def test_in_flight_limit_sheds_with_a_fast_503(system: System) -> None:
             for _, writer in holders:
                 writer.close()
             assert await _eventually_not_shed(http) == 404
+            exposition = (await http.get("/actuator/prometheus")).text
+    assert sample_value(exposition, "gateway_http_shed_total", limit="in_flight_requests") >= 1
+    assert sample_value(exposition, "gateway_http_shed_total", limit="connections") == 0
 
 
 async def test_connection_limit_sheds_with_a_fast_503(system: System) -> None:
@@ -193,6 +197,9 @@ async def test_connection_limit_sheds_with_a_fast_503(system: System) -> None:
             held_writer.close()
         async with httpx.AsyncClient(base_url=base_url) as http:
             assert await _eventually_not_shed(http) == 404
+            exposition = (await http.get("/actuator/prometheus")).text
+    assert sample_value(exposition, "gateway_http_shed_total", limit="connections") >= 1
+    assert sample_value(exposition, "gateway_http_shed_total", limit="in_flight_requests") == 0
 
 
 async def _eventually_not_shed(http: httpx.AsyncClient) -> int:
