@@ -32,7 +32,7 @@ from .errors import install_error_handlers
 from .front_door import FrontDoor
 from .health import HealthReport, install_health
 from .lifecycle import Lifecycle
-from .observability.access import ObserveMiddleware
+from .observability.access import ObserveMiddleware, access_lines
 from .observability.metrics import GatewayMetrics, install_metrics
 from .observability.request_id import RequestIdMiddleware
 from .observability.tracing import Tracing
@@ -122,6 +122,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
             stack.push_async_callback(upstream.close)
             stack.callback(tracing.shutdown)  # flush spans last
             stack.callback(lifecycle.stopped)
+            stack.callback(access_lines.flush)  # the last requests' lines before "gateway stopped"
             lifecycle.ready()
             yield
 

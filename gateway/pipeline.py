@@ -180,7 +180,8 @@ class Pipeline:
             # After the (bounded) read, so a chunked body, which declares no length, is checked too.
             transcode_in.check_content_type(request.headers.get("content-type"), len(raw))
             body = transcode_in.parse_json(raw)
-        return transcode_in.build_request(plan, path_values, request.query_params.multi_items(), body), context
+        query = request.query_params.multi_items() if request.scope["query_string"] else ()  # most have none
+        return transcode_in.build_request(plan, path_values, query, body), context
 
     def validate(self, prepared: PreparedRoute, message: Message) -> None:
         violations = prepared.rules.check(message)

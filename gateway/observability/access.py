@@ -13,6 +13,11 @@ framing (`stream`: `sse` or `ndjson`), the events sent (`messages`) and how it
 ended (`stream_end`: `completed`, `error`, `client_gone`); its duration goes to
 the stream histogram, not the request-latency one, which it would distort.
 
+The lines go out through `telemetry.logs.BatchedLines`: the same JSON line,
+written once per event-loop turn for all the requests that ended in it, not
+once per request through `logging`'s record, filter and handler (about 40 us
+of CPU a request under load, docs/benchmarks.md).
+
 The route is the template, never the raw path (bounded metric labels, no ids
 in the log's route field). Health probes and scrapes log at DEBUG, so they do
 not drown the access log. `ObserveMiddleware` does the same for the routes
@@ -27,9 +32,12 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from telemetry.logs import BatchedLines
+
 from .metrics import GatewayMetrics
 
 access_log = logging.getLogger("gateway.access")
+access_lines = BatchedLines(access_log)  # one line per request: written in batches (telemetry/logs.py)
 UNMATCHED = "unmatched"
 _EXCHANGE = "gateway.exchange"  # the scope key of the Exchange ObserveMiddleware fills
 _QUIET_PREFIX = "/actuator/"
@@ -72,7 +80,7 @@ def observe(metrics: GatewayMetrics, exchange: Exchange, seconds: float) -> None
         }
         if exchange.stream is not None:
             line.update(stream=exchange.stream, messages=exchange.messages, stream_end=exchange.stream_end)
-        access_log.log(level, "access", extra=line)
+        access_lines.log(level, "access", line)
 
 
 def noted_exchange(scope: Scope) -> Exchange | None:

@@ -8,7 +8,8 @@ When on, two plain stages, no middleware and no gRPC interceptor:
 
 - `server_span`: a span per HTTP request, named "METHOD /route/{template}", child of the
   request's `traceparent`; the trace id goes on every log line written while it is current.
-- `start` / `end`, the upstream layer's `CallTracer`: a client span per gRPC try, named and
+- `start` / `end`, the upstream layer's `CallTracer`: a client span per gRPC try of a recorded
+  request (an unsampled request's context is passed on as it is, without a span per try), named and
   attributed as `opentelemetry-instrumentation-grpc` names its own ("/package.Service/Method",
   `rpc.system`, `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, ERROR status when not OK),
   whose context replaces the caller's in the call's metadata. The instrumentation's grpc.aio
@@ -51,15 +52,18 @@ class Tracing:
         """The client span of one gRPC try, child of the current span, and the metadata carrying it."""
         if self._tracer is None:
             return None, metadata
+        kept = tuple(entry for entry in metadata if entry[0] not in TRACE_CONTEXT)  # ours replace the caller's
+        current = trace.get_current_span()
+        if not current.is_recording() and current.get_span_context().is_valid:
+            # A request the sampler dropped: its try would be dropped too (the standard samplers decide a child
+            # as its parent, or by the same trace id), so no client span; the request's context goes on, unsampled.
+            return None, (*kept, *_injected(None))
         span = self._tracer.start_span(
             rpc.path,
             kind=SpanKind.CLIENT,
             attributes={"rpc.system": "grpc", "rpc.service": rpc.service, "rpc.method": rpc.name},
         )
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier, context=trace.set_span_in_context(span))
-        kept = tuple(entry for entry in metadata if entry[0] not in TRACE_CONTEXT)  # ours replace the caller's
-        return span, (*kept, *carrier.items())
+        return span, (*kept, *_injected(trace.set_span_in_context(span)))
 
     def end(self, span: Span | None, code: grpc.StatusCode, details: str | None = None) -> None:
         if span is None:
@@ -102,6 +106,13 @@ class Tracing:
         """Flush and stop the exporter (the lifespan's last step)."""
         if self.provider is not None:
             self.provider.shutdown()
+
+
+def _injected(context: otel_context.Context | None) -> list[tuple[str, str]]:
+    """The configured propagators' headers of `context` (None: the current one)."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=context)
+    return list(carrier.items())
 
 
 def finish_span(span: Span | None, status: int) -> None:

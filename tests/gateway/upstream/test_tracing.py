@@ -121,10 +121,13 @@ async def test_an_unsampled_trace_still_passes_on_its_trace_id(flaky_catalog: Rp
     scope = {"method": "GET", "path": "/x", "headers": [(b"traceparent", traceparent)]}
     async with FlakyBackend("a") as backend, traced(FLAKY_SERVICE, backend, provider) as upstream:
         rpc = flaky_catalog[f"{FLAKY_SERVICE}.Read"]
-        with tracing.server_span(scope, "GET /x"):
+        with tracing.server_span(scope, "GET /x") as request_span:
             await upstream.call(rpc, rpc.request_class(key="k"), CONTEXT)
     assert exporter.get_finished_spans() == ()
     version, trace_id, parent, flags = backend.received_metadata[-1]["traceparent"].split("-")
     assert (version, trace_id) == ("00", CALLERS_TRACE)
     assert not int(flags, 16) & 1  # not sampled
-    assert parent != CALLERS_PARENT  # a span of ours, not recorded
+    # The request's own (unrecorded) span is the parent: no span is made per try of a dropped request.
+    assert request_span is not None
+    assert parent == format(request_span.get_span_context().span_id, "016x") != CALLERS_PARENT
+    assert "tracestate" not in backend.received_metadata[-1]
