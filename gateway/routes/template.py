@@ -75,6 +75,11 @@ class PathTemplate:
         kind = self.kinds[index]
         return self.literals[index] if kind is Kind.LITERAL else ("*" if kind is Kind.ANY else "**")
 
+    def may_match(self, length: int) -> bool:
+        """Whether a path of `length` segments has the number this template needs."""
+        n = len(self.kinds)
+        return length >= n if self.kinds and self.kinds[-1] is Kind.DEEP else length == n
+
     def match(self, segments: list[str]) -> dict[tuple[str, ...], str] | None:
         """Match percent-encoded path segments (verb already split off); return decoded variable values.
 

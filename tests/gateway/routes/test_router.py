@@ -5,6 +5,7 @@ import pytest
 from gateway.errors import GatewayError
 from gateway.routes.router import Router
 from gateway.routes.table import Route
+from gateway.routes.template import parse_template, split_path
 
 
 @pytest.mark.parametrize(
@@ -69,3 +70,33 @@ def test_no_route(contract_routes: list[Route], method: str, path: str, status: 
         Router(contract_routes).match(method, path)
     assert caught.value.http_status == status
     assert caught.value.headers.get("Allow") == allow
+
+
+def test_routes_indexed_by_segment_count_match_as_a_scan_of_every_route(contract_routes: list[Route]) -> None:
+    """The router tries only the templates of the path's length (and the deep ones): the same winner as trying all."""
+    rpc = contract_routes[0].rpc
+    sources = ["/a/b/{x=**}", "/a/{y}/c", "/a/{y}", "/a/b", "/{z=**}:do", "/a/{y}/{w}", "/{z=**}"]
+    routes = [Route(rpc, "GET", parse_template(source), "", "") for source in sources]
+    router = Router(routes)
+    in_order = sorted(routes, key=lambda route: route.template.precedence)
+    alphabet = ["a", "b", "c", ""]
+    rng = random.Random(7)
+    for _ in range(2000):
+        path = "/" + "/".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6))) + rng.choice(["", ":do"])
+        segments, verb = split_path(path)
+        expected = next((route for route in in_order
+                         if route.template.verb == verb and route.template.match(segments) is not None), None)
+        try:
+            found: Route | None = router.match("GET", path)[0]
+        except GatewayError:
+            found = None
+        assert found is expected, path
+
+
+def test_the_index_stays_bounded_by_methods_served_and_segment_counts(contract_routes: list[Route]) -> None:
+    router = Router(contract_routes)
+    for n in range(200):
+        for method in ("GET", "BREW", "X" * n):
+            with pytest.raises(GatewayError):
+                router.match(method, "/nowhere" * (n + 1))
+    assert len(router._by_length) <= len({route.http_method for route in contract_routes} | {"HEAD"}) * 33
