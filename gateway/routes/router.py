@@ -31,8 +31,8 @@ class Router:
             by_method[route.http_method].append(route)
         by_method["HEAD"] += by_method["GET"]  # after any explicit (custom) HEAD binding
         self._by_method = dict(by_method)
-        # The routes of a method that can match a path of n segments, in the same order: one template tried per
-        # request instead of every one of the method's. Made when first needed, for n up to _INDEXED_SEGMENTS.
+        # The routes of a method that can match a path of n segments, in the same order: a request tries only
+        # those, not every route of its method. Made when first needed, for n up to _INDEXED_SEGMENTS.
         self._by_length: dict[tuple[str, int], list[Route]] = {}
 
     @property
