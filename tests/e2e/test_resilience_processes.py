@@ -150,6 +150,7 @@ async def test_two_gateway_processes_share_one_limit_in_redis(processes: Process
         service = await processes.postcard_service("postcard")
         shared = {
             "GATEWAY_RATE_LIMIT__STORAGE_URI": redis.uri,
+            "GATEWAY_RATE_LIMIT__STRATEGY": "moving-window",  # starts at the first hit, not at a clock minute
             "GATEWAY_RATE_LIMIT__ROUTES": json.dumps({f"{POSTCARD_SERVICE}.ListMyPostcards": "4/minute"}),
             "GATEWAY_RATE_LIMIT__STORAGE_RETRY_SECONDS": "0.2",
         }

@@ -107,7 +107,10 @@ async def test_grpc_timeout_header(gateway: Gateway, backend: FlakyBackend) -> N
 
 
 async def test_route_limit_per_ip_with_the_rate_limit_headers(gateway: Gateway) -> None:
-    limits = RateLimitSettings(default="1000/second", routes={f"{FLAKY_SERVICE}.Write": "3/minute"})
+    # Tests that count to a limit use the moving window: it starts at the first hit, so the count does not
+    # depend on where the test falls in a clock minute (the default strategy's windows are tested on their own).
+    limits = RateLimitSettings(strategy="moving-window", default="1000/second",
+                               routes={f"{FLAKY_SERVICE}.Write": "3/minute"})
     async with gateway(limits) as client:
         for _ in range(3):
             assert (await client.post("/test/v1/flaky/k", json={"value": "v"})).status_code == 200
@@ -122,7 +125,7 @@ async def test_route_limit_per_ip_with_the_rate_limit_headers(gateway: Gateway) 
 
 
 async def test_limits_are_per_user_when_authenticated(gateway: Gateway, key: SigningKey) -> None:
-    async with gateway(RateLimitSettings(default="2/minute", routes={})) as client:
+    async with gateway(RateLimitSettings(strategy="moving-window", default="2/minute", routes={})) as client:
         alice, bob = bearer(key, "alice"), bearer(key, "bob")
         statuses = [(await client.get("/test/v1/flaky/mine", headers=alice)).status_code for _ in range(3)]
         assert statuses == [200, 200, 429]
@@ -130,7 +133,7 @@ async def test_limits_are_per_user_when_authenticated(gateway: Gateway, key: Sig
 
 
 async def test_failed_authentications_are_limited_per_ip(gateway: Gateway, key: SigningKey) -> None:
-    limits = RateLimitSettings(default="1000/second", routes={}, auth_failures="3/minute")
+    limits = RateLimitSettings(strategy="moving-window", default="1000/second", routes={}, auth_failures="3/minute")
     async with gateway(limits) as client:
         known = bearer(key, "alice")
         assert (await client.get("/test/v1/flaky/mine", headers=known)).status_code == 200
@@ -147,7 +150,7 @@ async def test_failed_authentications_are_limited_per_ip(gateway: Gateway, key: 
 
 @pytest.mark.parametrize(("trusted", "separate"), [(["127.0.0.1"], True), ([], False)])
 async def test_forwarded_for_only_from_trusted_proxies(gateway: Gateway, trusted: list[str], separate: bool) -> None:
-    limits = RateLimitSettings(default="1/minute", routes={}, trusted_proxies=trusted)
+    limits = RateLimitSettings(strategy="moving-window", default="1/minute", routes={}, trusted_proxies=trusted)
     async with gateway(limits) as client:
         first = await client.get("/test/v1/flaky/k", headers={"x-forwarded-for": "198.51.100.1"})
         second = await client.get("/test/v1/flaky/k", headers={"x-forwarded-for": "198.51.100.2"})

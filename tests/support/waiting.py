@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 
 
@@ -36,3 +37,14 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+async def room_in_window(period: float, room: float) -> None:
+    """Wait until the clock window of `period` s holds at least `room` s more.
+
+    `limits`' fixed-window and sliding-window-counter strategies align their windows to the epoch. At a
+    window's edge a fixed window starts again from zero and a sliding counter weighs the previous window
+    a little less: the request after the limit may pass. A test that counts to a limit with either
+    strategy calls this first, so that its hits fall in one window.
+    """
+    await wait_until(lambda: period - time.time() % period >= room, period, f"{room} s left in a {period} s window")

@@ -9,7 +9,7 @@ import pytest
 from gateway.errors import GatewayError
 from gateway.policy.ratelimit import RateLimits, SweptMemoryStorage
 from gateway.settings import RateLimitSettings
-from tests.support.waiting import wait_until
+from tests.support.waiting import room_in_window, wait_until
 
 METHOD = "pkg.Service.Method"
 
@@ -17,6 +17,7 @@ METHOD = "pkg.Service.Method"
 @pytest.mark.parametrize("strategy", ["sliding-window-counter", "moving-window", "fixed-window"])
 async def test_each_strategy_enforces_the_limit_per_caller(strategy: str) -> None:
     limits = RateLimits(RateLimitSettings(strategy=strategy, routes={METHOD: "3/minute"}))
+    await room_in_window(60, room=5)  # the hits below take milliseconds
     for caller in ("user:a", "user:b"):
         for _ in range(3):
             await limits.check(limits.for_method(METHOD), caller)
