@@ -172,7 +172,7 @@ class Pipeline:
         request_id: str,
     ) -> tuple[Message, CallContext]:
         plan = prepared.plan
-        context = call_context(request.headers, principal, request_id, self.clock())
+        context = call_context(request.scope["headers"], principal, request_id, self.clock())
         body = None
         if plan.body:
             length = _content_length(request)

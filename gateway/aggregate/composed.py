@@ -106,7 +106,7 @@ class Composer:
             request_id = current_request_id()
             if request_id is None:  # RequestIdMiddleware binds it for every request FastAPI serves
                 raise RuntimeError("no request id bound")
-            return call_context(request.headers, principal, request_id, self.clock())
+            return call_context(request.scope["headers"], principal, request_id, self.clock())
 
         return authenticated_caller
 

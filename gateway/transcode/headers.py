@@ -57,6 +57,8 @@ _REQUEST_HEADERS: dict[str, HeaderRule] = {
     "accept-language": HeaderRule(256, is_list=True),
     IDEMPOTENCY_KEY: HeaderRule(MAX_IDEMPOTENCY_KEY_LENGTH, required_valid=True),
 }
+# The same names as an ASGI scope's raw header names (lower-case bytes), for one pass over a request's headers.
+ALLOW_LISTED: dict[bytes, str] = {name.encode(): name for name in _REQUEST_HEADERS}
 # gRPC response metadata (headers and trailers) -> HTTP response header.
 _RESPONSE_METADATA = frozenset({"cache-control", "content-language", "etag", "last-modified", "retry-after"})
 _MAX_RESPONSE_VALUE_LENGTH = 8192
