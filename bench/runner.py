@@ -94,6 +94,7 @@ class Bench:
             ("raw_gateway_grpc", lambda: self.load(started["raw_gateway_grpc"], self.get_script, GET_PATH)),
             ("gateway", lambda: self.load(gateway, self.get_script, GET_PATH)),
             ("gateway_mtls", lambda: self.load(started["gateway_mtls"], self.get_script, GET_PATH, stub=tls_stub)),
+            ("raw_light", lambda: self.load(started["raw"], self.get_script, GET_PATH, connections=1)),
             ("gateway_light", lambda: self.load(gateway, self.get_script, GET_PATH, connections=1)),
             ("direct_light", self.direct),
             ("gateway_create", lambda: self.load(gateway, self.create_script, CREATE_PATH)),
