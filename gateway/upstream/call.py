@@ -52,7 +52,7 @@ def backend_error(error: grpc.aio.AioRpcError, retry_after_seconds: int) -> Gate
 
 def service_unavailable(service: str, why: str, retry_after_seconds: int) -> GatewayError:
     """503 for a failure the client need not know the details of (logged with `why`)."""
-    log.info("upstream call failed", extra={"service": service, "reason": why})
+    log.info("upstream call failed", extra={"upstream_service": service, "reason": why})
     return GatewayError(grpc.StatusCode.UNAVAILABLE, "service unavailable",
                         headers={"Retry-After": str(retry_after_seconds)})
 

@@ -92,7 +92,7 @@ class ServicePool:
         try:
             self._update(await self._resolver(host, port))
         except OSError as exc:
-            log.warning("cannot resolve upstream", extra={"service": self.service, "dns": self.settings.dns,
+            log.warning("cannot resolve upstream", extra={"upstream_service": self.service, "dns": self.settings.dns,
                                                           "error": str(exc)})
         self._refresh = asyncio.create_task(self._keep_resolving(host, port), name=f"dns {self.settings.dns}")
 
@@ -114,7 +114,7 @@ class ServicePool:
                 self._update(await self._resolver(host, port))
             except OSError as exc:
                 log.warning("cannot re-resolve upstream; keeping its endpoints",
-                            extra={"service": self.service, "dns": self.settings.dns, "error": str(exc)})
+                            extra={"upstream_service": self.service, "dns": self.settings.dns, "error": str(exc)})
 
     def _update(self, targets: list[str]) -> None:
         """Add endpoints for new targets; retire (no new calls, in-flight ones finish) those gone."""
@@ -130,7 +130,7 @@ class ServicePool:
             if target not in current:
                 current[target] = self._open(target)
         if set(current) != {endpoint.target for endpoint in self.endpoints}:
-            log.info("upstream endpoints", extra={"service": self.service, "endpoints": sorted(current)})
+            log.info("upstream endpoints", extra={"upstream_service": self.service, "endpoints": sorted(current)})
         self.endpoints = [current[target] for target in wanted]
 
     def _open(self, target: str) -> Endpoint:

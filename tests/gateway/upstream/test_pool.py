@@ -263,6 +263,18 @@ async def test_dns_names_are_re_resolved(flaky_catalog: RpcCatalog, backends: li
         await upstream.close()
 
 
+async def test_upstream_lines_name_the_service_without_hiding_the_process_that_wrote_them(
+    flaky_catalog: RpcCatalog, backends: list[FlakyBackend], caplog: Any
+) -> None:
+    # The log line's own `service` field names the process (gateway); a field in `extra` would replace it.
+    caplog.set_level("INFO", logger="gateway.upstream")
+    async with upstream_of([backends[0].target]):
+        pass
+    (line,) = [record for record in caplog.records if record.getMessage() == "upstream endpoints"]
+    assert line.upstream_service == FLAKY_SERVICE
+    assert not hasattr(line, "service")
+
+
 async def test_localhost_resolves_to_the_loopback_address() -> None:
     from gateway.upstream.discovery import resolve_all
 
