@@ -92,8 +92,8 @@ class ServicePool:
         try:
             self._update(await self._resolver(host, port))
         except OSError as exc:
-            log.warning("cannot resolve upstream", extra={"upstream_service": self.service, "dns": self.settings.dns,
-                                                          "error": str(exc)})
+            log.warning("cannot resolve upstream",
+                        extra={"upstream_service": self.service, "dns": self.settings.dns, "error": str(exc)})
         self._refresh = asyncio.create_task(self._keep_resolving(host, port), name=f"dns {self.settings.dns}")
 
     async def wait_reported(self) -> None:

@@ -275,6 +275,24 @@ async def test_upstream_lines_name_the_service_without_hiding_the_process_that_w
     assert not hasattr(line, "service")
 
 
+async def test_a_name_that_does_not_resolve_is_logged_with_its_service(caplog: Any) -> None:
+    async def resolver(host: str, port: int) -> list[str]:
+        raise OSError("Name or service not known")
+
+    upstream = Upstream({FLAKY_SERVICE: UpstreamSettings(dns="nowhere.test:50052", health=FAST_HEALTH)},
+                        FallbackSettings())
+    upstream.pools[FLAKY_SERVICE]._resolver = resolver
+    await upstream.start(first_report_timeout=10)
+    try:
+        (line,) = [record for record in caplog.records if record.getMessage() == "cannot resolve upstream"]
+        assert (line.upstream_service, line.dns, line.error) == (FLAKY_SERVICE, "nowhere.test:50052",
+                                                                 "Name or service not known")
+        assert not hasattr(line, "service")
+        assert upstream.pools[FLAKY_SERVICE].endpoints == []
+    finally:
+        await upstream.close()
+
+
 async def test_localhost_resolves_to_the_loopback_address() -> None:
     from gateway.upstream.discovery import resolve_all
 
