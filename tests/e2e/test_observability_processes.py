@@ -7,14 +7,14 @@ from pathlib import Path
 import httpx
 
 from tests.support.system import ProcessSystem
+from tests.support.telemetry import series_value
 from tests.support.waiting import wait_until
 
 
 def sample(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"no {name} {labels}")
+    value = series_value(text, name, **labels)
+    assert value is not None, f"no {name} {labels}"
+    return value
 
 
 async def test_a_scrape_of_one_gateway_process_counts_them_all(processes: ProcessSystem, tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ from gateway.app import create_app
 from gateway.settings import HttpSettings
 from tests.e2e.conftest import VALID_POSTCARD, System, bearer
 from tests.support.http_server import serve
-from tests.support.prometheus import sample_value
 from tests.support.raw_http import CLOSE_BOUND_SECONDS, RawResponse, connect, parse, read_response
+from tests.support.telemetry import counted
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
 
@@ -176,8 +176,8 @@ async def test_in_flight_limit_sheds_with_a_fast_503(system: System) -> None:
                 writer.close()
             assert await _eventually_not_shed(http) == 404
             exposition = (await http.get("/actuator/prometheus")).text
-    assert sample_value(exposition, "gateway_http_shed_total", limit="in_flight_requests") >= 1
-    assert sample_value(exposition, "gateway_http_shed_total", limit="connections") == 0
+    assert counted(exposition, "gateway_http_shed_total", limit="in_flight_requests") >= 1
+    assert counted(exposition, "gateway_http_shed_total", limit="connections") == 0
 
 
 async def test_connection_limit_sheds_with_a_fast_503(system: System) -> None:
@@ -198,8 +198,8 @@ async def test_connection_limit_sheds_with_a_fast_503(system: System) -> None:
         async with httpx.AsyncClient(base_url=base_url) as http:
             assert await _eventually_not_shed(http) == 404
             exposition = (await http.get("/actuator/prometheus")).text
-    assert sample_value(exposition, "gateway_http_shed_total", limit="connections") >= 1
-    assert sample_value(exposition, "gateway_http_shed_total", limit="in_flight_requests") == 0
+    assert counted(exposition, "gateway_http_shed_total", limit="connections") >= 1
+    assert counted(exposition, "gateway_http_shed_total", limit="in_flight_requests") == 0
 
 
 async def _eventually_not_shed(http: httpx.AsyncClient) -> int:

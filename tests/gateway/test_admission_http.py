@@ -8,7 +8,6 @@ the queue, and creates are accepted again.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from tests.support.http_errors import assert_error
 from tests.support.http_server import serve
 from tests.support.keys import SigningKey
 from tests.support.pki import tls_settings
+from tests.support.telemetry import counted
 from tests.support.waiting import wait_until
 
 CREATE = "/api/v1/postcards/create"
@@ -81,15 +81,6 @@ async def client(
 
 def as_user(client: httpx.AsyncClient, user: str) -> dict[str, str]:
     return {"authorization": f"Bearer {client.key.token(sub=user)}"}  # type: ignore[attr-defined]
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    for line in text.splitlines():
-        match = re.match(rf"{name}\{{(.*)\}} (\S+)$", line)
-        if match and ",".join(sorted(match.group(1).split(","))) == wanted:
-            return float(match.group(2))
-    return 0.0
 
 
 async def test_bounds_are_429_with_retry_after_and_the_system_drains(
@@ -139,10 +130,10 @@ async def test_twenty_refusals_leave_the_breaker_closed_and_are_not_retried(clie
     [endpoint] = health["components"]["postcard-service"]["details"]["endpoints"]
     assert endpoint["breaker"] == "closed"
     metrics = (await client.get("/actuator/prometheus")).text
-    calls = metric(metrics, "gateway_upstream_calls_total", service=POSTCARD_SERVICE, method="CreatePostcard",
-                   endpoint=endpoint["target"], code="RESOURCE_EXHAUSTED")
+    calls = counted(metrics, "gateway_upstream_calls_total", service=POSTCARD_SERVICE, method="CreatePostcard",
+                    endpoint=endpoint["target"], code="RESOURCE_EXHAUSTED")
     assert calls == 20  # one try each
-    assert metric(metrics, "gateway_upstream_retries_total", service=POSTCARD_SERVICE, method="CreatePostcard") == 0
+    assert counted(metrics, "gateway_upstream_retries_total", service=POSTCARD_SERVICE, method="CreatePostcard") == 0
     # Other callers and methods are served all along.
     assert (await client.post(CREATE, json=CARD, headers=as_user(client, "bob"))).status_code == 202
     assert (await client.get("/api/v1/postcards/me", headers=as_user(client, "alice"))).status_code == 200

@@ -35,6 +35,7 @@ from tests.support.http_errors import assert_error
 from tests.support.http_server import serve
 from tests.support.keys import SigningKey
 from tests.support.streams import ndjson, sse
+from tests.support.telemetry import counted
 from tests.support.ticker_server import TICKER_MODULE, TICKER_SERVICE, TickerBackend
 from tests.support.waiting import wait_until
 
@@ -64,13 +65,7 @@ class Gateway:
 
     async def metric(self, name: str, **labels: str) -> float:
         """The value of one series in /actuator/prometheus (0 when absent)."""
-        text = (await self.client.get("/actuator/prometheus")).text
-        wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-        for line in text.splitlines():
-            series, _, value = line.rpartition(" ")
-            if series.startswith(name + "{") and all(part in series for part in wanted.split(",")):
-                return float(value)
-        return 0.0
+        return counted((await self.client.get("/actuator/prometheus")).text, name, **labels)
 
 
 @asynccontextmanager

@@ -34,15 +34,34 @@ async def scrape(port: int) -> Samples:
     async with httpx.AsyncClient() as client:
         response = await client.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
     response.raise_for_status()
+    return samples_in(response.text)
+
+
+def samples_in(text: str) -> Samples:
+    """Every sample of a Prometheus text exposition, by (name, labels), read by prometheus_client's own parser."""
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
+        for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
 
 
 def sample(samples: Samples, name: str, **labels: str) -> float | None:
+    """The sample `name` with exactly these labels; None when there is none."""
     return samples.get((name, frozenset(labels.items())))
+
+
+def series_value(text: str, name: str, **labels: str) -> float | None:
+    """The value of the one sample `name` in `text` whose labels include `labels`; None when none does."""
+    found = [value for (sample_name, sample_labels), value in samples_in(text).items()
+             if sample_name == name and labels.items() <= dict(sample_labels).items()]
+    assert len(found) <= 1, f"{len(found)} {name} series have the labels {labels}"
+    return found[0] if found else None
+
+
+def counted(text: str, name: str, **labels: str) -> float:
+    """`series_value`, 0 when no series has the labels (a counter never incremented has none)."""
+    return series_value(text, name, **labels) or 0.0
 
 
 class Records(logging.Handler):
