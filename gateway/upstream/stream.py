@@ -63,7 +63,7 @@ class UpstreamStream:
         self._code: str | None = None
         self._tracer, self._span = tracer, span
         if first is None:  # it ended (OK) without a message
-            self._ended("OK")
+            self._ended(grpc.StatusCode.OK)
 
     @property
     def code(self) -> str | None:
@@ -82,7 +82,7 @@ class UpstreamStream:
         try:
             return await anext(self._rest)
         except StopAsyncIteration:
-            self._ended("OK")
+            self._ended(grpc.StatusCode.OK)
             raise
         except grpc.aio.AioRpcError as error:
             raise self._failed(error) from None
@@ -94,7 +94,7 @@ class UpstreamStream:
         """End the call now (no verdict on the endpoint); nothing happens once it has ended."""
         if self._code is None:
             self._call.cancel()
-            self._ended(grpc.StatusCode.CANCELLED.name)
+            self._ended(grpc.StatusCode.CANCELLED)
 
     async def aclose(self) -> None:
         """`cancel`, then let the call's own iterator finish (where awaiting is possible)."""
@@ -105,7 +105,7 @@ class UpstreamStream:
 
     def _failed(self, error: grpc.aio.AioRpcError) -> GatewayError:
         code = error.code()
-        self._ended(code.name, error.details())
+        self._ended(code, error.details())
         if code == grpc.StatusCode.CANCELLED:  # the server cancelled it: a stopping server does
             return service_unavailable(self.rpc.service, "the service cancelled the stream", self._retry_after)
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -115,7 +115,7 @@ class UpstreamStream:
             self._breaker.record(False, fault=True)
         return failure
 
-    def _ended(self, code: str, details: str | None = None) -> None:
-        self._code = code
-        self._observer.stream_ended(self.rpc, self.endpoint, code)
-        self._tracer.end(self._span, grpc.StatusCode[code], details)
+    def _ended(self, code: grpc.StatusCode, details: str | None = None) -> None:
+        self._code = code.name
+        self._observer.stream_ended(self.rpc, self.endpoint, code.name)
+        self._tracer.end(self._span, code, details)
