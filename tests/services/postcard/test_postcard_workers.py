@@ -76,6 +76,8 @@ async def test_killed_worker_task_is_completed_once_by_another(
         doomed = spawn_worker(slow)
         first = await wait_for_claim(view, task_id, doomed)
         assert first.attempts == 1
+        # The worker logs its claim just after the store has it: wait for the line, then check it.
+        await wait_until(lambda: logged(doomed, "task claimed"), 30, "the worker logs its claim")
         assert [r["task_id"] for r in logged(doomed, "task claimed")] == [task_id]
 
         # Alive past its first lease: the worker renewed it, and nobody else took the task. Waits
