@@ -1,8 +1,8 @@
 """Prometheus metrics of the gateway (`prometheus-client`), served at /actuator/prometheus.
 
 Label values are bounded by construction: route templates (never raw paths or
-ids), methods, statuses, configured services and their endpoints, gRPC code
-names, and fixed reason words. With several gateway worker processes, set
+ids), methods, statuses, configured services and their current endpoints
+(`endpoints_now`), gRPC code names, and fixed reason words. With several gateway worker processes, set
 `PROMETHEUS_MULTIPROC_DIR` (the server runner does) before anything imports
 prometheus_client: every process then writes its values to files there and a
 scrape of any one of them sums them all (multiprocess mode). Gauges of
@@ -17,6 +17,7 @@ every value each time, about 1 us a call, four times a request.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from typing import Any
 
 from fastapi import FastAPI
@@ -90,6 +91,8 @@ class GatewayMetrics:
             ["limit"], registry=registry,
         )
         self._children: dict[tuple[Any, ...], Any] = {}
+        # Where the endpoint is in a `_children` key of a metric labelled by service and endpoint.
+        self._endpoint_label = {self.upstream_calls: 3, self.breaker_state: 2, self.endpoint_health: 2}
 
     def _child(self, metric: Any, *values: str) -> Any:
         """`metric.labels(*values)`, looked up once (label values are bounded: see the module docstring)."""
@@ -113,7 +116,7 @@ class GatewayMetrics:
 
     def stream_ended(self, rpc: Rpc, endpoint: str, code: str) -> None:
         # Counted, but kept out of the per-try latency histogram: a stream lasts as long as it has to.
-        self.upstream_calls.labels(rpc.service, rpc.name, endpoint, code).inc()
+        self._child(self.upstream_calls, rpc.service, rpc.name, endpoint, code).inc()
 
     def retried(self, rpc: Rpc) -> None:
         self.retries.labels(rpc.service, rpc.name).inc()
@@ -123,21 +126,38 @@ class GatewayMetrics:
         self.shed.labels(limit).inc()
 
     def breaker_changed(self, service: str, endpoint: str, state: str) -> None:
-        self.breaker_state.labels(service, endpoint).set(BREAKER_STATES[state])
+        self._child(self.breaker_state, service, endpoint).set(BREAKER_STATES[state])
 
     def health_changed(self, service: str, endpoint: str, status: str) -> None:
         for known in HEALTH_STATES:
-            self.endpoint_health.labels(service, endpoint, known).set(1 if known == status else 0)
+            self._child(self.endpoint_health, service, endpoint, known).set(1 if known == status else 0)
 
-    def endpoint_removed(self, service: str, endpoint: str) -> None:
-        """A DNS answer dropped it: its series go, so label values stay bounded by the live endpoints."""
-        for gauge, labels in ((self.breaker_state, [(service, endpoint)]),
-                              (self.endpoint_health, [(service, endpoint, s) for s in HEALTH_STATES])):
-            for values in labels:
-                try:
-                    gauge.remove(*values)
-                except KeyError:
-                    pass
+    def endpoints_now(self, service: str, targets: Collection[str]) -> None:
+        """Series of the service's other endpoints go (DNS dropped them), so that label values stay bounded.
+
+        prometheus-client cannot delete a series in multiprocess mode (its files keep every value): there a
+        gone endpoint's gauges are set to 0 instead (no health status, no breaker open) and its series stay
+        until the worker process ends.
+        """
+        multiprocess = bool(os.environ.get(MULTIPROCESS_DIR))
+        live = set(targets)
+        for key in list(self._children):
+            endpoint = self._endpoint_of(key, service)
+            if endpoint is None or endpoint in live:
+                continue
+            metric = key[0]
+            if not multiprocess:
+                metric.remove(*key[1:])
+            elif metric is self.upstream_calls:
+                continue  # kept in the cache: the next try of an endpoint back at this address counts on
+            else:
+                self._children[key].set(0)
+            del self._children[key]
+
+    def _endpoint_of(self, key: tuple[Any, ...], service: str) -> str | None:
+        """The endpoint label of a cached series of `service`; None for a series of anything else."""
+        at = self._endpoint_label.get(key[0])
+        return None if at is None or key[1] != service else str(key[at])
 
     def exposition(self) -> tuple[bytes, str]:
         """The text format of every metric (of every worker process in multiprocess mode)."""

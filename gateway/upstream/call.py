@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -65,7 +66,9 @@ class CallObserver(Protocol):
     def retried(self, rpc: Rpc) -> None: ...
     def breaker_changed(self, service: str, endpoint: str, state: str) -> None: ...
     def health_changed(self, service: str, endpoint: str, status: str) -> None: ...
-    def endpoint_removed(self, service: str, endpoint: str) -> None: ...
+    def endpoints_now(self, service: str, targets: Collection[str]) -> None:
+        """The service's endpoints after a DNS answer or a retired endpoint's close: others' series may go."""
+        ...
 
 
 class _Unobserved:
@@ -84,7 +87,7 @@ class _Unobserved:
     def health_changed(self, service: str, endpoint: str, status: str) -> None:
         pass
 
-    def endpoint_removed(self, service: str, endpoint: str) -> None:
+    def endpoints_now(self, service: str, targets: Collection[str]) -> None:
         pass
 
 

@@ -121,9 +121,7 @@ class ServicePool:
         current = {endpoint.target: endpoint for endpoint in self.endpoints}
         wanted = list(dict.fromkeys(targets))
         for gone in set(current) - set(wanted):
-            endpoint = current.pop(gone)
-            self._observer.endpoint_removed(self.service, gone)
-            task = asyncio.create_task(endpoint.close(grace=self.settings.timeout_seconds))
+            task = asyncio.create_task(self._retire(current.pop(gone)))
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
         for target in wanted:
@@ -132,6 +130,13 @@ class ServicePool:
         if set(current) != {endpoint.target for endpoint in self.endpoints}:
             log.info("upstream endpoints", extra={"upstream_service": self.service, "endpoints": sorted(current)})
         self.endpoints = [current[target] for target in wanted]
+        # On every answer, not only on a change: it also sweeps what a gone endpoint's last calls reported late.
+        self._observer.endpoints_now(self.service, wanted)
+
+    async def _retire(self, endpoint: Endpoint) -> None:
+        await endpoint.close(grace=self.settings.timeout_seconds)
+        # Its calls have ended and counted themselves again: sweep once more.
+        self._observer.endpoints_now(self.service, [live.target for live in self.endpoints])
 
     def _open(self, target: str) -> Endpoint:
         endpoint = Endpoint(target, self.service, self.settings, clock=self._clock, observer=self._observer,
