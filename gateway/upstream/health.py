@@ -95,15 +95,18 @@ class HealthWatcher:
         reopened_at = -math.inf
         while True:
             self._answered = False
+            why = "the stream ended without an answer"
             try:
                 await self._watch(first_answer_within)
             except grpc.aio.AioRpcError as error:
                 if error.code() == grpc.StatusCode.UNIMPLEMENTED:
                     await self._poll()
                     return
+                why = _reason(error)
                 if error.code() != grpc.StatusCode.CANCELLED:
                     log.debug("health watch failed", extra={"endpoint": self.target, "grpc_code": error.code().name})
             except TimeoutError:
+                why = "no answer within the check timeout"
                 log.debug("health watch reopened without an answer", extra={"endpoint": self.target})
             # A stream that had answered ended with its connection (a GOAWAY: the server rotating connections,
             # or objecting to pings), not necessarily with the endpoint: open it again at once, the status kept
@@ -114,7 +117,7 @@ class HealthWatcher:
                 reopened_at, first_answer_within = now, self._settings.check_timeout_seconds
                 continue
             first_answer_within = None
-            self._set("UNREACHABLE")
+            self._set("UNREACHABLE", why)
             await asyncio.sleep(self._backoff.next())
 
     async def _watch(self, first_answer_within: float | None) -> None:
@@ -152,14 +155,22 @@ class HealthWatcher:
                     self._set("SERVING")
                     return
                 # The health service answers NOT_FOUND for a service name it does not know.
-                self._set("SERVICE_UNKNOWN" if error.code() == grpc.StatusCode.NOT_FOUND else "UNREACHABLE")
+                self._set("SERVICE_UNKNOWN" if error.code() == grpc.StatusCode.NOT_FOUND else "UNREACHABLE",
+                          _reason(error))
             await asyncio.sleep(self._settings.check_interval_seconds)
 
-    def _set(self, status: Status) -> None:
+    def _set(self, status: Status, why: str | None = None) -> None:
+        """`why`: what the check met, for the log line (a TLS handshake refused, a connection refused, ...)."""
         self.reported.set()
         if status == self.status:
             return
         old, self.status = self.status, status
         level = logging.INFO if status == "SERVING" or old == PENDING else logging.WARNING
-        log.log(level, "endpoint health %s", status, extra={"endpoint": self.target, "from": old})
+        extra = {"endpoint": self.target, "from": old, **({"error": why} if why else {})}
+        log.log(level, "endpoint health %s", status, extra=extra)
         self._on_change(status)
+
+
+def _reason(error: grpc.aio.AioRpcError) -> str:
+    """The gRPC code and details of a failed health call: grpc's details name the cause of a failed connection."""
+    return f"{error.code().name}: {error.details()}" if error.details() else error.code().name

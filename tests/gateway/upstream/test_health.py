@@ -80,3 +80,16 @@ async def test_a_connection_the_server_rotates_keeps_the_endpoint_in_rotation(fl
         assert "endpoint health UNREACHABLE" not in caplog.text
     finally:
         await backend.stop(0)
+
+
+async def test_the_unreachable_line_says_what_the_check_met(flaky_catalog: Any, caplog: Any) -> None:
+    # What an operator looks for first: the line itself names the cause (here a refused connection).
+    caplog.set_level("INFO", logger="gateway.upstream.health")
+    gone = FlakyBackend("gone")
+    await gone.start()
+    await gone.stop(0)
+    async with upstream_of([gone.target]) as upstream:
+        await wait_until(lambda: endpoint(upstream, gone).status == "UNREACHABLE")
+    (line,) = [r for r in caplog.records if r.getMessage() == "endpoint health UNREACHABLE"]
+    assert line.endpoint == gone.target
+    assert line.error.startswith("UNAVAILABLE: ") and gone.target in line.error

@@ -48,11 +48,17 @@ async def test_a_plaintext_gateway_never_reaches_a_tls_service(flaky_catalog: Rp
         assert backend.calls[READ.rpartition(".")[2]] == 0
 
 
-async def test_the_service_certificate_must_carry_the_expected_name(flaky_catalog: RpcCatalog, pki: Path) -> None:
+async def test_the_service_certificate_must_carry_the_expected_name(
+    flaky_catalog: RpcCatalog, pki: Path, caplog: Any
+) -> None:
+    caplog.set_level("INFO", logger="gateway.upstream.health")
     async with FlakyBackend("a", tls=tls_files(pki, "postcard-service")) as backend:
         with pytest.raises(GatewayError):
             await read(UpstreamSettings(endpoints=[backend.target], health=FAST_HEALTH,
                                         tls_server_name="user-service"), flaky_catalog, gateway_credentials(pki))
+        # the endpoint's health line names the refused certificate, not only UNREACHABLE
+        (line,) = [r for r in caplog.records if r.getMessage() == "endpoint health UNREACHABLE"]
+        assert line.error.startswith("UNAVAILABLE: ") and "verification" in line.error.lower()
         named = UpstreamSettings(endpoints=[backend.target], health=FAST_HEALTH, tls_server_name="postcard-service")
         reply = await read(named, flaky_catalog, gateway_credentials(pki))
         assert reply.message.served_by == "a"
