@@ -1,3 +1,4 @@
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -6,7 +7,7 @@ from gateway.routes.table import Route, import_contracts, load_routes, rpc_catal
 from gateway.settings import POSTCARD_SERVICE, USER_SERVICE
 from gateway.upstream.rpc import RpcCatalog
 from tests.support.contracts import ECHO_MODULE, ECHO_SERVICE
-from tests.support.flaky_server import FLAKY_MODULE, FLAKY_SERVICE
+from tests.support.flaky_server import FLAKY_MODULE, FLAKY_SERVICE, FlakyBackend
 from tests.support.ticker_server import TICKER_MODULE, TICKER_SERVICE
 
 CONTRACT_MODULES = ["postcardapp.user.v1.user_service_pb2", "postcardapp.postcard.v1.postcard_service_pb2"]
@@ -45,3 +46,10 @@ def ticker_catalog(test_contracts: Path) -> RpcCatalog:
     """RPC handles of the test-only TickerService (server streaming)."""
     import_contracts([TICKER_MODULE])
     return rpc_catalog([TICKER_SERVICE])
+
+
+@pytest.fixture
+async def backends(flaky_catalog: RpcCatalog) -> AsyncIterator[list[FlakyBackend]]:
+    """FlakyService backends "a" and "b", real gRPC servers (modules testing other services define their own)."""
+    async with FlakyBackend("a") as a, FlakyBackend("b") as b:
+        yield [a, b]

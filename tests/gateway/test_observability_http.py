@@ -69,16 +69,6 @@ async def gateway_of(
 
 
 @pytest.fixture
-async def backends(flaky_catalog: object) -> AsyncIterator[list[FlakyBackend]]:
-    started = [FlakyBackend("a"), FlakyBackend("b")]
-    for backend in started:
-        await backend.start()
-    yield started
-    for backend in started:
-        await backend.stop(0)
-
-
-@pytest.fixture
 def access(caplog: pytest.LogCaptureFixture) -> Iterator[list[logging.LogRecord]]:
     """The access records, with the request id and trace id the JSON handler would add."""
     caplog.handler.addFilter(RequestContextFilter())

@@ -14,11 +14,9 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
-import pytest
 
 from gateway.observability.metrics import GatewayMetrics
 from gateway.settings import FallbackSettings, HealthCheckSettings, UpstreamSettings
@@ -32,16 +30,6 @@ from tests.support.waiting import wait_until
 READ = f"{FLAKY_SERVICE}.Read"
 FAST_HEALTH = HealthCheckSettings(reconnect_initial_seconds=0.05, reconnect_max_seconds=0.2)
 ENDPOINT_SERIES = {"gateway_upstream_calls_total", "gateway_circuit_breaker_state", "gateway_upstream_endpoint_health"}
-
-
-@pytest.fixture
-async def backends() -> AsyncIterator[list[FlakyBackend]]:
-    started = [FlakyBackend("a"), FlakyBackend("b")]
-    for backend in started:
-        await backend.start()
-    yield started
-    for backend in started:
-        await backend.stop(0)
 
 
 def exposition(metrics: GatewayMetrics) -> str:

@@ -32,18 +32,6 @@ def context(user: str | None = None, *, idempotency_key: bool = False, client_de
     return CallContext(metadata=(), user_id=user, client_deadline=client_deadline, idempotency_key=idempotency_key)
 
 
-@pytest.fixture
-async def backends() -> AsyncIterator[list[FlakyBackend]]:
-    started = [FlakyBackend("a"), FlakyBackend("b")]
-    for backend in started:
-        await backend.start()
-    yield started
-    for backend in started:
-        if backend.hold is not None:
-            backend.hold.set()
-        await backend.stop(0)
-
-
 @asynccontextmanager
 async def upstream_of(
     targets: list[str], clock: Callable[[], float] | None = None, fallback: FallbackSettings | None = None,
