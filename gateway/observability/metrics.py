@@ -2,12 +2,12 @@
 
 Label values are bounded by construction: route templates (never raw paths or
 ids), methods, statuses, configured services and their current endpoints
-(`endpoints_now`), gRPC code names, and fixed reason words. With several gateway worker processes, set
-`PROMETHEUS_MULTIPROC_DIR` (the server runner does) before anything imports
-prometheus_client: every process then writes its values to files there and a
-scrape of any one of them sums them all (multiprocess mode). Gauges of
-per-process state (breakers, health) report the worst value among live
-processes.
+(`endpoints_now`), gRPC code names, and fixed reason words. With several
+gateway worker processes, set `PROMETHEUS_MULTIPROC_DIR` (the server runner
+does) before anything imports prometheus_client: every process then writes its
+values to files there and a scrape of any one of them sums them all
+(multiprocess mode). Gauges of per-process state (breakers, health) report the
+worst value among live processes.
 
 Each app has its own registry, so that several apps in one process (tests)
 do not collide. The per-request series are looked up once per label set and

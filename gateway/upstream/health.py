@@ -104,7 +104,7 @@ class HealthWatcher:
                     return
                 why = _reason(error)
                 if error.code() != grpc.StatusCode.CANCELLED:
-                    log.debug("health watch failed", extra={"endpoint": self.target, "grpc_code": error.code().name})
+                    log.debug("health watch failed", extra={"endpoint": self.target, "error": why})
             except TimeoutError:
                 why = "no answer within the check timeout"
                 log.debug("health watch reopened without an answer", extra={"endpoint": self.target})

@@ -19,16 +19,15 @@ from pathlib import Path
 import orjson
 
 from gateway.observability.metrics import GatewayMetrics
-from gateway.settings import FallbackSettings, HealthCheckSettings, UpstreamSettings
-from gateway.upstream.call import CallContext
+from gateway.settings import FallbackSettings, UpstreamSettings
 from gateway.upstream.client import Upstream
 from gateway.upstream.rpc import RpcCatalog
 from tests.support.flaky_server import FLAKY_SERVICE, FlakyBackend
 from tests.support.telemetry import counted, samples_in, series_value
 from tests.support.waiting import wait_until
 
-READ = f"{FLAKY_SERVICE}.Read"
-FAST_HEALTH = HealthCheckSettings(reconnect_initial_seconds=0.05, reconnect_max_seconds=0.2)
+from .test_pool import FAST_HEALTH, read_many
+
 ENDPOINT_SERIES = {"gateway_upstream_calls_total", "gateway_circuit_breaker_state", "gateway_upstream_endpoint_health"}
 
 
@@ -40,12 +39,6 @@ def series_of(metrics: GatewayMetrics, target: str, service: str = FLAKY_SERVICE
     """The names of the samples labelled with this service and endpoint."""
     return {name for name, labels in samples_in(exposition(metrics))
             if dict(labels).get("endpoint") == target and dict(labels).get("service") == service}
-
-
-async def read(upstream: Upstream, catalog: RpcCatalog) -> str:
-    context = CallContext(metadata=(), user_id=None, client_deadline=None, idempotency_key=False)
-    reply = await upstream.call(catalog[READ], catalog[READ].request_class(key="k"), context)
-    return str(reply.message.served_by)
 
 
 async def only_to(upstream: Upstream, serving: FlakyBackend, idle: FlakyBackend) -> None:
@@ -76,18 +69,18 @@ async def test_a_gone_endpoints_series_go_after_its_last_call_and_come_back_coun
     await upstream.start(first_report_timeout=10)
     try:
         await only_to(upstream, a, b)
-        assert await read(upstream, flaky_catalog) == "a"
+        assert await read_many(upstream, flaky_catalog, 1) == ["a"]
         assert ENDPOINT_SERIES <= series_of(metrics, a.target)
 
         # a call to a is in flight when a's address leaves DNS; it ends, and counts, after that
         a.hold = asyncio.Event()
-        in_flight = asyncio.create_task(read(upstream, flaky_catalog))
+        in_flight = asyncio.create_task(read_many(upstream, flaky_catalog, 1))
         await wait_until(lambda: a.calls["Read"] == 2, what="the held call at a")
         await b.set_serving(True)
         answers.append([b.target])
         await wait_until(lambda: [e.target for e in pool.endpoints] == [b.target], what="a out of the pool")
         a.hold.set()
-        assert await in_flight == "a"  # retired endpoints finish their calls
+        assert await in_flight == ["a"]  # retired endpoints finish their calls
         await wait_until(lambda: not pool._retiring, what="a's channel closed")
         await wait_until(lambda: not series_of(metrics, a.target), what="a's series gone")
         assert {"gateway_circuit_breaker_state", "gateway_upstream_endpoint_health"} <= series_of(metrics, b.target)
@@ -96,7 +89,7 @@ async def test_a_gone_endpoints_series_go_after_its_last_call_and_come_back_coun
         answers.append([a.target, b.target])
         await wait_until(lambda: len(pool.endpoints) == 2, what="a back in the pool")
         await only_to(upstream, a, b)
-        assert [await read(upstream, flaky_catalog) for _ in range(3)] == ["a"] * 3
+        assert await read_many(upstream, flaky_catalog, 3) == ["a"] * 3
         text = exposition(metrics)
         assert counted(text, "gateway_upstream_calls_total", endpoint=a.target, code="OK") == 3
         assert series_value(text, "gateway_upstream_endpoint_health", endpoint=a.target, status="SERVING") == 1
