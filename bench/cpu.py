@@ -42,6 +42,17 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+def machine_busy_seconds() -> float:
+    """CPU time the whole machine has spent not idle, summed over its cores, in seconds (`/proc/stat`).
+
+    Over a run, this against the run's wall time tells how much of the machine was busy (up to 100% per
+    core): whether a row was limited by its server or by the machine itself (wrk, the stub, the server).
+    """
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields  # guest time is already in user
+    return (user + nice + system + irq + softirq + steal) / TICKS_PER_SECOND
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size (VmRSS) of `pid`."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

@@ -30,7 +30,15 @@ LABELS = {
     "direct_light": "direct grpc.aio call, 1 in flight, the gateway's grpc setting (client's CPU)",
     "gateway_workers_1": "gateway, --workers 1 (not pinned)",
     "gateway_workers_2": "gateway, --workers 2 (not pinned)",
+    "gateway_workers_1_liveness": "gateway, --workers 1, liveness probe: no upstream call (not pinned)",
+    "gateway_workers_2_liveness": "gateway, --workers 2, liveness probe: no upstream call (not pinned)",
 }
+# (name, row with 2 workers, row with 1): requests/s gained by a second worker process.
+WORKER_GAINS = [
+    ("requests/s, --workers 2 ÷ --workers 1, GET /api/v1/postcards/{id}", "gateway_workers_2", "gateway_workers_1"),
+    ("requests/s, --workers 2 ÷ --workers 1, liveness probe", "gateway_workers_2_liveness",
+     "gateway_workers_1_liveness"),
+]
 # (name, numerator row, denominator row, target or None): ratios of CPU time per request.
 TARGETS = [
     ("gateway ÷ raw ASGI floor", "gateway", "raw", 1.2),
@@ -105,7 +113,7 @@ def table_rows(results: dict[str, Any]) -> list[list[str]]:
     for name, label in LABELS.items():
         if name not in rows:
             if name.startswith("gateway_workers") and not workers["supported"]:
-                out.append([label.replace(" (not pinned)", ""), "not supported yet", *[""] * 6])
+                out.append([label.replace(" (not pinned)", ""), "not supported yet", *[""] * 7])
             continue
         m = rows[name]["median"]
         out.append([
@@ -117,13 +125,15 @@ def table_rows(results: dict[str, Any]) -> list[list[str]]:
             f"{m['cpu_us_per_request'] / bare:.2f}",
             "" if m["server_cpu_percent"] is None else f"{m['server_cpu_percent']:.0f}%",
             f"{m['backend_cpu_us_per_request']:.0f}",
+            "" if m.get("machine_cpu_percent") is None else f"{m['machine_cpu_percent']:.0f}%",
         ])
         if m["errors"]:
             out[-1][0] += f" ({m['errors']} errors!)"
     return out
 
 
-HEADERS = ["server", "req/s", "p50 ms", "p99 ms", "CPU us/req", "x bare", "server CPU", "stub us/req"]
+HEADERS = ["server", "req/s", "p50 ms", "p99 ms", "CPU us/req", "x bare", "server CPU", "stub us/req",
+           "machine CPU"]
 
 
 def markdown_table(results: dict[str, Any]) -> str:
@@ -150,6 +160,20 @@ def ratio_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def worker_lines(workers: dict[str, Any], cores: int) -> list[str]:
+    """What a second worker process gained, and how busy the whole machine was with one."""
+    rows = workers.get("rows", {})
+    lines = []
+    for name, two, one in WORKER_GAINS:
+        if two not in rows or one not in rows:
+            continue
+        gain = rows[two]["median"]["requests_per_second"] / rows[one]["median"]["requests_per_second"]
+        busy = [rows[row]["median"]["machine_cpu_percent"] for row in (one, two)]
+        lines.append(f"{name}: {gain:.2f}x  (machine CPU with 1 and 2 workers: {busy[0]:.0f}% and {busy[1]:.0f}% "
+                     f"of {cores * 100}%)")
+    return lines
+
+
 def memory_line(memory: dict[str, Any]) -> str:
     mib = 1024 * 1024
     samples = ", ".join(f"{s / mib:.1f}" for s in memory["rss_samples_bytes"])
@@ -173,7 +197,8 @@ def summary(results: dict[str, Any]) -> str:
             f"{run['duration']} s per run, {run['rounds']} round(s), {run['connections']} connections; "
             f"{results['pinning']}")
     workers = "" if results["workers"]["supported"] else f"\nworkers: {results['workers']['note']}"
-    return "\n".join([head, "", text_table(results), "", *ratio_lines(results), "",
+    return "\n".join([head, "", text_table(results), "", *ratio_lines(results),
+                      *worker_lines(results["workers"], results["machine"]["nproc"]), "",
                       memory_line(results["memory"]), identity_line(results["identity"])]) + workers
 
 
@@ -196,6 +221,7 @@ def docs_section(results: dict[str, Any], command: str) -> str:
         markdown_table(results),
         "",
         *(f"- {line}" for line in ratio_lines(results)),
+        *(f"- {line}" for line in worker_lines(results["workers"], m["nproc"])),
         f"- {memory_line(results['memory'])}",
         f"- {identity_line(results['identity'])}",
         *([f"- workers: {results['workers']['note']}"] if not results["workers"]["supported"] else []),

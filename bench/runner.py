@@ -32,6 +32,7 @@ from .tokens import Tokens
 GET_PATH = f"/api/v1/postcards/{POSTCARD_ID}"
 CREATE_PATH = "/api/v1/postcards/create"
 ME_PATH = "/api/v1/postcards/me"
+LIVENESS_PATH = "/actuator/health/liveness"  # answered by the gateway alone: no upstream call
 MEMORY_CHUNK_SECONDS = 10  # the memory run is several wrk runs back to back, RSS read between them
 
 
@@ -123,11 +124,12 @@ class Bench:
         seconds = seconds or self.options.duration
         server_cpu = cpu.tree_cpu_seconds if tree else cpu.cpu_seconds
         before, stub_before = server_cpu(server.pid), cpu.cpu_seconds(stub.pid)
+        machine_before = cpu.machine_busy_seconds()
         result = run_wrk(self.children, server.url + path, script, seconds=seconds,
                          connections=connections or self.options.connections,
                          cpus=self.pinning.load_cpus if pinned else None, script_args=script_args)
         used, stub_used = server_cpu(server.pid) - before, cpu.cpu_seconds(stub.pid) - stub_before
-        return with_cpu(result, used, stub_used)
+        return with_cpu(result, used, stub_used, cpu.machine_busy_seconds() - machine_before)
 
     def direct(self) -> dict[str, Any]:
         """The direct grpc.aio client, one call at a time, where the gateway would run (the server core)."""
@@ -143,6 +145,7 @@ class Bench:
         result["requests_per_second"] = result["requests"] / result["seconds"]
         result["server_cpu_percent"] = None  # the client measures itself; there is no server process here
         result["backend_cpu_us_per_request"] = stub_used * 1e6 / result["requests"]
+        result["machine_cpu_percent"] = None  # the process's start-up would count: not measured for this row
         result["errors"] = {}
         return result
 
@@ -180,7 +183,12 @@ class Bench:
         }
 
     def workers(self) -> dict[str, Any]:
-        """1 and 2 gateway worker processes, when the gateway takes --workers; nothing pinned (they need cores)."""
+        """1 and 2 gateway worker processes, when the gateway takes --workers; nothing pinned (they need cores).
+
+        Each count serves two loads: the postcard GET, whose stub backend and wrk need about a core of
+        their own (so the machine, not the gateway, bounds it on two cores: the machine CPU column shows
+        it), and the liveness probe, which calls no upstream and so shows how far the workers themselves
+        scale on the cores the machine has."""
         if not servers.gateway_supports_workers(self.children):
             return {"supported": False, "note": "not supported yet: `python -m gateway --help` has no --workers"}
         assert self.stub is not None
@@ -194,29 +202,33 @@ class Bench:
                 server.wait_listening(servers.START_TIMEOUT_SECONDS)
                 # Workers may log the parent's bound port before any of them accepts connections.
                 probe(server, "GET", GET_PATH, self.token, retry_seconds=servers.START_TIMEOUT_SECONDS)
-                self.load(server, self.get_script, GET_PATH, self.options.warmup_seconds or 1, tree=True, pinned=False)
-                results = [self.load(server, self.get_script, GET_PATH, tree=True, pinned=False)
-                           for _ in range(self.options.rounds)]
+                for row, path in ((name, GET_PATH), (f"{name}_liveness", LIVENESS_PATH)):
+                    self.load(server, self.get_script, path, self.options.warmup_seconds or 1, tree=True,
+                              pinned=False)
+                    results = [self.load(server, self.get_script, path, tree=True, pinned=False)
+                               for _ in range(self.options.rounds)]
+                    rows[row] = {"median": medians(results), "runs": results}
             finally:
                 self.children.stop(server.process)
-            rows[name] = {"median": medians(results), "runs": results}
         return {"supported": True, "note": "gateway and wrk not pinned; CPU summed over the gateway's processes",
                 "rows": rows}
 
 
-def with_cpu(result: WrkResult, server_seconds: float, stub_seconds: float) -> dict[str, Any]:
+def with_cpu(result: WrkResult, server_seconds: float, stub_seconds: float, machine_seconds: float) -> dict[str, Any]:
     requests = max(result.requests, 1)
     return {
         **result.as_dict(),
         "cpu_us_per_request": server_seconds * 1e6 / requests,
         "server_cpu_percent": 100 * server_seconds / result.seconds if result.seconds else 0.0,
         "backend_cpu_us_per_request": stub_seconds * 1e6 / requests,
+        # Every process of the machine (wrk, the stub, idle servers, other tenants): 100% per busy core.
+        "machine_cpu_percent": 100 * machine_seconds / result.seconds if result.seconds else 0.0,
     }
 
 
 def medians(results: list[dict[str, Any]]) -> dict[str, Any]:
     keys = ["requests_per_second", "p50_ms", "p99_ms", "cpu_us_per_request", "server_cpu_percent",
-            "backend_cpu_us_per_request"]
+            "backend_cpu_us_per_request", "machine_cpu_percent"]
     median = {k: statistics.median(r[k] for r in results) if results[0].get(k) is not None else None for k in keys}
     median["requests"] = sum(r["requests"] for r in results)
     median["errors"] = sum(sum(r["errors"].values()) for r in results)

@@ -44,7 +44,14 @@ def test_quick_run_measures_every_row_and_stops_its_processes(tmp_path: Path) ->
     memory = data["memory"]
     assert memory["requests"] > 0 and memory["rss_before_bytes"] > 0 and memory["rss_after_bytes"] > 0
     assert sum(memory["errors"].values()) == 0
-    assert data["workers"]["supported"] or "not supported yet" in data["workers"]["note"]
+    for name in (n for n in ROWS if n != "direct_light"):  # each wrk row: how busy the whole machine was, too
+        assert 0 < data["rows"][name]["median"]["machine_cpu_percent"], name
+    assert data["workers"]["supported"]
+    for name in ["gateway_workers_1", "gateway_workers_2", "gateway_workers_1_liveness", "gateway_workers_2_liveness"]:
+        median = data["workers"]["rows"][name]["median"]
+        assert median["requests"] > 0 and median["errors"] == 0, name
+        assert median["machine_cpu_percent"] > 0, name
+    assert "requests/s, --workers 2 ÷ --workers 1, liveness probe" in result.stdout
     assert set(data["ratios"]) >= {"gateway ÷ raw ASGI floor", "gateway ÷ naive FastAPI",
                                    "light-load p50, raw ASGI floor − direct grpc.aio (ms)"}
     assert "gateway ÷ raw ASGI floor" in result.stdout
