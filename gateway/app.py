@@ -137,7 +137,7 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
         middleware=[
             # Request id outermost, so that even the boundary's 500 carries X-Request-ID.
             Middleware(RequestIdMiddleware),
-            Middleware(ObserveMiddleware, metrics=metrics),
+            Middleware(ObserveMiddleware, metrics=metrics, tracing=tracing),  # and the server span
             Middleware(ErrorBoundary),
             Middleware(CorsMiddleware, **cors_options),
         ],
@@ -151,10 +151,6 @@ def create_app(settings: Settings, *, tracer_provider: TracerProvider | None = N
     install_health(app, HealthReport(upstream, settings.upstreams, lifecycle))
     install_metrics(app, metrics)
     install_aggregates(app, Composer(upstream, catalog, guard, limits))
-    if tracing.enabled:
-        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-
-        FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider)
     # A request no contract route and no FastAPI route serves: the pipeline's 404, or 405 with Allow.
     app.router.default = pipeline.unmatched
     _install_openapi(app, [entry.plan for entry in prepared.values()], settings.http.max_body_bytes)

@@ -4,10 +4,14 @@ Without a provider no span is made and the W3C `traceparent` of a request is
 passed downstream unchanged by the header allow-list, so a caller's trace
 still continues in the services.
 
-When on, two plain stages, no middleware and no gRPC interceptor:
+When on, two plain stages, no gRPC interceptor and no tracing middleware of its own:
 
 - `server_span`: a span per HTTP request, named "METHOD /route/{template}", child of the
   request's `traceparent`; the trace id goes on every log line written while it is current.
+  Contract routes open it in the pipeline; the routes FastAPI serves (the home aggregate,
+  actuator, docs) in `ObserveMiddleware`, which names it once FastAPI has routed the request
+  (`routed`; a request no route served keeps the method alone, a bounded name). Both continue
+  the same trace context, so a client's `baggage` reaches no service by either.
 - `start` / `end`, the upstream layer's `CallTracer`: a client span per gRPC try of a recorded
   request (an unsampled request's context is passed on as it is, without a span per try), named and
   attributed as `opentelemetry-instrumentation-grpc` names its own ("/package.Service/Method",
@@ -75,8 +79,11 @@ class Tracing:
         span.end()
 
     @contextlib.contextmanager
-    def server_span(self, scope: Scope, route: str) -> Iterator[Span | None]:
-        """The current span of one HTTP request, continuing the caller's W3C trace context."""
+    def server_span(self, scope: Scope, route: str | None) -> Iterator[Span | None]:
+        """The current span of one HTTP request, continuing the caller's W3C trace context.
+
+        `route` is None where the route is known only once the request has been routed (those FastAPI
+        serves): the span is then named by the method alone until `routed` names its template."""
         if self._tracer is None:
             yield None
             return
@@ -86,11 +93,14 @@ class Tracing:
         method = scope["method"]
         # start_span and attach rather than start_as_current_span: the same, without two context managers' cost.
         # No exception is recorded: the error boundary logs it, and the client sees no internals.
+        attributes = {"http.request.method": method, "url.path": scope["path"]}
+        if route is not None:
+            attributes["http.route"] = route
         span = self._tracer.start_span(
-            f"{method} {route}",
+            method if route is None else f"{method} {route}",
             context=propagate.extract(carrier) if carrier else None,
             kind=SpanKind.SERVER,
-            attributes={"http.request.method": method, "http.route": route, "url.path": scope["path"]},
+            attributes=attributes,
         )
         token = otel_context.attach(trace.set_span_in_context(span))
         try:
@@ -113,6 +123,13 @@ def _injected(context: otel_context.Context | None) -> list[tuple[str, str]]:
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=context)
     return list(carrier.items())
+
+
+def routed(span: Span | None, method: str, route: str) -> None:
+    """Name a span started without its route by the template that served the request."""
+    if span is not None and span.is_recording():
+        span.update_name(f"{method} {route}")
+        span.set_attribute("http.route", route)
 
 
 def finish_span(span: Span | None, status: int) -> None:

@@ -17,6 +17,9 @@ import jsonschema_rs
 import pytest
 import schemathesis
 from google.protobuf import json_format, timestamp_pb2
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from gateway.app import create_app
 from gateway.routes.table import RouteTableError
@@ -32,6 +35,7 @@ from gateway.settings import (
 )
 from postcardapp.postcard.v1 import postcard_service_pb2 as postcard_pb2
 from postcardapp.user.v1 import user_service_pb2 as user_pb2
+from telemetry.logs import RequestContextFilter
 from tests.support.contract_backends import ContractBackend
 from tests.support.http_errors import assert_error
 from tests.support.http_server import serve
@@ -305,6 +309,43 @@ async def test_request_id_and_identity_reach_both_backends_and_the_access_line(
         assert "x-user-id" not in metadata, backend.name
     (line,) = [r for r in caplog.records if r.name == "gateway.access" and r.__dict__["route"] == HOME]
     assert (line.__dict__["status"], line.__dict__["user_id"]) == (200, "alice")
+
+
+async def test_one_trace_through_home_into_both_services_and_no_baggage_crosses(
+    users: ContractBackend, postcards: ContractBackend, key: SigningKey, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.handler.addFilter(RequestContextFilter())
+    caplog.set_level(logging.INFO, logger="gateway.access")
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    targets = {USER_SERVICE: users.target, POSTCARD_SERVICE: postcards.target}
+    app = create_app(settings(key, tmp_path, targets, UNLIMITED), tracer_provider=provider)
+    caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        response = await client.get(HOME, headers={
+            **bearer(key), "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01", "baggage": "tenant=secret",
+        })
+        assert response.status_code == 200
+    spans = exporter.get_finished_spans()
+    assert {format(span.context.trace_id, "032x") for span in spans} == {caller_trace}
+    (server,) = [s for s in spans if s.kind.name == "SERVER"]
+    # The contract routes' span: the same name, attributes and parent, from the same stage.
+    assert server.name == f"GET {HOME}"
+    assert dict(server.attributes or {}) == {"http.request.method": "GET", "url.path": HOME, "http.route": HOME,
+                                             "http.response.status_code": 200}
+    assert server.parent is not None and format(server.parent.span_id, "016x") == "00f067aa0ba902b7"
+    clients = {s.name: s for s in spans if s.kind.name == "CLIENT"}
+    assert set(clients) == {f"/{USER_SERVICE}/GetMe", f"/{POSTCARD_SERVICE}/ListMyPostcards"}
+    assert all(s.parent is not None and s.parent.span_id == server.context.span_id for s in clients.values())
+    assert len(spans) == 3  # no "http send" / "http receive" spans
+    for backend in (users, postcards):
+        (metadata,) = backend.received_metadata
+        assert metadata["traceparent"].split("-")[1] == caller_trace, backend.name
+        assert "baggage" not in metadata, backend.name  # the header allow-list's rule, as on contract routes
+    (line,) = [r for r in caplog.records if r.name == "gateway.access" and r.__dict__["route"] == HOME]
+    assert line.__dict__["trace_id"] == caller_trace
 
 
 async def test_the_route_has_its_own_rate_limit(gateway: Gateway, key: SigningKey) -> None:

@@ -233,6 +233,26 @@ async def test_one_trace_from_the_caller_through_the_gateway_into_the_service(
     assert (line.request_id, line.trace_id) == ("traced-1", caller_trace)
 
 
+async def test_routes_fastapi_serves_have_the_same_server_span_and_an_unmatched_path_a_bounded_name(
+    backends: list[FlakyBackend], key: SigningKey, tmp_path: Path
+) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    async with gateway_of(backends[:1], key, tmp_path, tracer_provider=provider) as client:
+        assert (await client.get("/actuator/health/liveness")).status_code == 200
+        assert (await client.get("/no/such/place/4711")).status_code == 404
+    live, unmatched = exporter.get_finished_spans()
+    assert live.name == "GET /actuator/health/liveness"
+    assert dict(live.attributes or {}) == {"http.request.method": "GET", "url.path": "/actuator/health/liveness",
+                                           "http.route": "/actuator/health/liveness",
+                                           "http.response.status_code": 200}
+    # No route: the method alone names it (a raw path would be one span name per URL); the path is an attribute.
+    assert unmatched.name == "GET" and "http.route" not in (unmatched.attributes or {})
+    assert (unmatched.attributes or {})["url.path"] == "/no/such/place/4711"
+    assert (unmatched.attributes or {})["http.response.status_code"] == 404
+
+
 async def test_without_tracing_the_callers_traceparent_still_reaches_the_service(
     backends: list[FlakyBackend], key: SigningKey, tmp_path: Path
 ) -> None:
