@@ -161,7 +161,7 @@ def ratio_lines(results: dict[str, Any]) -> list[str]:
 
 
 def worker_lines(workers: dict[str, Any], cores: int) -> list[str]:
-    """What a second worker process gained, and how busy the whole machine was with one."""
+    """What a second worker process gained, and how busy the whole machine was with one and with two."""
     rows = workers.get("rows", {})
     lines = []
     for name, two, one in WORKER_GAINS:

@@ -17,9 +17,6 @@ import jsonschema_rs
 import pytest
 import schemathesis
 from google.protobuf import json_format, timestamp_pb2
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from gateway.app import create_app
 from gateway.routes.table import RouteTableError
@@ -35,11 +32,11 @@ from gateway.settings import (
 )
 from postcardapp.postcard.v1 import postcard_service_pb2 as postcard_pb2
 from postcardapp.user.v1 import user_service_pb2 as user_pb2
-from telemetry.logs import RequestContextFilter
 from tests.support.contract_backends import ContractBackend
 from tests.support.http_errors import assert_error
 from tests.support.http_server import serve
 from tests.support.keys import SigningKey
+from tests.support.telemetry import MemoryTracing, captured_logs
 from tests.support.waiting import wait_until
 
 HOME = "/api/v1/home"
@@ -313,22 +310,18 @@ async def test_request_id_and_identity_reach_both_backends_and_the_access_line(
 
 async def test_one_trace_through_home_into_both_services_and_no_baggage_crosses(
     users: ContractBackend, postcards: ContractBackend, key: SigningKey, tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.handler.addFilter(RequestContextFilter())
-    caplog.set_level(logging.INFO, logger="gateway.access")
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = MemoryTracing()
     targets = {USER_SERVICE: users.target, POSTCARD_SERVICE: postcards.target}
-    app = create_app(settings(key, tmp_path, targets, UNLIMITED), tracer_provider=provider)
+    app = create_app(settings(key, tmp_path, targets, UNLIMITED), tracer_provider=tracing.provider)
     caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736"
-    async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-        response = await client.get(HOME, headers={
-            **bearer(key), "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01", "baggage": "tenant=secret",
-        })
-        assert response.status_code == 200
-    spans = exporter.get_finished_spans()
+    with captured_logs() as logs:
+        async with serve(app) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+            response = await client.get(HOME, headers={
+                **bearer(key), "traceparent": f"00-{caller_trace}-00f067aa0ba902b7-01", "baggage": "tenant=secret",
+            })
+            assert response.status_code == 200
+    spans = tracing.exporter.get_finished_spans()
     assert {format(span.context.trace_id, "032x") for span in spans} == {caller_trace}
     (server,) = [s for s in spans if s.kind.name == "SERVER"]
     # The contract routes' span: the same name, attributes and parent, from the same stage.
@@ -344,7 +337,7 @@ async def test_one_trace_through_home_into_both_services_and_no_baggage_crosses(
         (metadata,) = backend.received_metadata
         assert metadata["traceparent"].split("-")[1] == caller_trace, backend.name
         assert "baggage" not in metadata, backend.name  # the header allow-list's rule, as on contract routes
-    (line,) = [r for r in caplog.records if r.name == "gateway.access" and r.__dict__["route"] == HOME]
+    (line,) = logs.find("access", route=HOME)
     assert line.__dict__["trace_id"] == caller_trace
 
 

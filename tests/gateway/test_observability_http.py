@@ -38,6 +38,7 @@ from telemetry.logs import RequestContextFilter, configure_logging
 from tests.support.flaky_server import FLAKY_MODULE, FLAKY_SERVICE, FlakyBackend
 from tests.support.http_server import serve
 from tests.support.keys import SigningKey
+from tests.support.telemetry import MemoryTracing
 
 UNLIMITED = RateLimitSettings(default="1000/second", routes={}, auth_failures="1000/second")
 
@@ -236,13 +237,11 @@ async def test_one_trace_from_the_caller_through_the_gateway_into_the_service(
 async def test_routes_fastapi_serves_have_the_same_server_span_and_an_unmatched_path_a_bounded_name(
     backends: list[FlakyBackend], key: SigningKey, tmp_path: Path
 ) -> None:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    async with gateway_of(backends[:1], key, tmp_path, tracer_provider=provider) as client:
+    tracing = MemoryTracing()
+    async with gateway_of(backends[:1], key, tmp_path, tracer_provider=tracing.provider) as client:
         assert (await client.get("/actuator/health/liveness")).status_code == 200
         assert (await client.get("/no/such/place/4711")).status_code == 404
-    live, unmatched = exporter.get_finished_spans()
+    live, unmatched = tracing.exporter.get_finished_spans()
     assert live.name == "GET /actuator/health/liveness"
     assert dict(live.attributes or {}) == {"http.request.method": "GET", "url.path": "/actuator/health/liveness",
                                            "http.route": "/actuator/health/liveness",
